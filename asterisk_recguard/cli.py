@@ -1,0 +1,88 @@
+"""The ``recguard`` command line: parses arguments and hands each subcommand
+to its module under ``asterisk_recguard.commands``.
+
+Every command module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` (taking the parsed namespace, returning an exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import UserError
+
+# Order here is the order in `recguard --help`.
+COMMAND_MODULES = (
+    "run",
+    "decide",
+    "logs",
+    "audit",
+    "purge",
+    "hold",
+    "subject",
+    "export",
+    "access_log",
+    "prompts",
+    "sandbox",
+)
+
+EPILOG = """\
+typical use:
+  recguard check-config                 validate the policy file
+  recguard decide --purpose order --notice evidence-v1
+                                        ask the policy what it would do
+  recguard run --env-file /etc/recguard/recguard.env
+                                        the guard daemon (see README)
+  recguard logs -f                      tail the decision log
+  recguard sandbox up                   a local Asterisk 22 to try it on
+
+Configuration comes from RECGUARD_* environment variables or an env file;
+see config/recguard.env.example.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recguard",
+        description=(
+            "Lawful call recording for Asterisk: records a call only when a "
+            "purpose with a legal basis is declared and its notice played to "
+            "the end, and logs every decision."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"recguard {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.commands.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"recguard: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``recguard`` subcommand; each exposes ``register(subparsers)``."""
