@@ -44,7 +44,6 @@ CHANNEL_VARS = (
     "RECGUARD_OUTCOME",
     "RECGUARD_DECISION",
     "RECGUARD_RECORDING_ID",
-    "RECGUARD_CALLER",
 )
 TEMPLATES = (
     "asterisk.conf",
