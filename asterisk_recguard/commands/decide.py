@@ -1,0 +1,162 @@
+"""``recguard decide`` and ``recguard check-config``: ask the policy what it
+would do with a call, and validate the policy file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from .. import policy as pol
+from ..errors import UserError
+from ..resources import default_policy_path
+
+DECIDE_EPILOG = """\
+Each --purpose is a purpose id from the policy. Each --notice names a notice
+that played to the end; --notice-interrupted one that was cut short. Consent
+is "none" unless the caller actively opted in (silence is not consent).
+
+examples:
+  recguard decide --purpose order --notice evidence-v1
+      an order after the evidence notice: recorded, kept 1095 days
+  recguard decide --purpose general_info --purpose quality \\
+                  --notice quality-consent-v1 --consent given
+      a general-information call with consent: recorded for quality only
+  recguard decide --purpose order --notice-interrupted evidence-v1 --json
+      the caller cut the notice short: not recorded; one JSON object
+
+exit status: 0 whether or not the call would be recorded; 2 on a bad policy
+or bad arguments.
+"""
+
+CHECK_EPILOG = """\
+Refuses, with one line naming the file, the key and what to do: TOML syntax
+errors, unknown keys, a purpose without a basis, a recording purpose without a
+positive retention, retention over 1825 days without a justification, a notice
+covering an unknown or forbidden purpose, a recording purpose no notice
+covers, duplicate ids, and any attempt to record every call.
+
+examples:
+  recguard check-config
+  recguard check-config --policy /etc/recguard/policy.toml
+
+exit status: 0 if the policy is valid, 2 if not.
+"""
+
+
+def _policy_default() -> str:
+    return os.environ.get("RECGUARD_POLICY") or str(default_policy_path())
+
+
+def _add_policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        metavar="PATH",
+        default=None,
+        help="the policy file (default: $RECGUARD_POLICY, else the shipped config/policy.toml)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    decide = subparsers.add_parser(
+        "decide",
+        help="ask the policy whether a call would be recorded, and why",
+        description=(
+            "Apply the policy to the facts of a call and say whether it may be\n"
+            "recorded, for which purposes, for how long, and why not."
+        ),
+        epilog=DECIDE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    decide.add_argument(
+        "--purpose",
+        dest="purposes",
+        action="append",
+        required=True,
+        metavar="P",
+        help="a purpose declared for the call (repeat for several)",
+    )
+    decide.add_argument(
+        "--notice",
+        dest="notices",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a notice that played to the end (repeatable)",
+    )
+    decide.add_argument(
+        "--notice-interrupted",
+        dest="notices_interrupted",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a notice that was cut short (repeatable)",
+    )
+    decide.add_argument(
+        "--consent",
+        choices=[c.value for c in pol.Consent],
+        default=pol.Consent.NONE.value,
+        help="the caller's answer to the consent question (default: none)",
+    )
+    decide.add_argument(
+        "--outcome",
+        choices=[o.value for o in pol.Outcome],
+        default=pol.Outcome.UNKNOWN.value,
+        help="whether the call led to a transaction (default: unknown)",
+    )
+    _add_policy_option(decide)
+    decide.add_argument("--json", action="store_true", help="print one JSON object")
+    decide.set_defaults(func=run_decide)
+
+    check = subparsers.add_parser(
+        "check-config",
+        help="validate the policy file",
+        description="Validate the policy file and summarise it in one line.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_policy_option(check)
+    check.set_defaults(func=run_check_config)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def run_decide(args: argparse.Namespace) -> int:
+    both = sorted(set(args.notices) & set(args.notices_interrupted))
+    if both:
+        raise UserError(
+            f"notice {both[0]!r} is given both as --notice and --notice-interrupted; "
+            "give each notice once, with how it played"
+        )
+    policy = pol.load_policy(args.policy or _policy_default())
+    notices = {notice_id: pol.NoticeStatus.COMPLETE for notice_id in args.notices}
+    notices.update(
+        {notice_id: pol.NoticeStatus.INTERRUPTED for notice_id in args.notices_interrupted}
+    )
+    facts = pol.CallFacts(
+        purposes=frozenset(args.purposes),
+        notices=notices,
+        consent=pol.Consent(args.consent),
+        outcome=pol.Outcome(args.outcome),
+    )
+    decision = pol.decide(facts, policy)
+    if args.json:
+        print(json.dumps(decision.to_json_dict(), ensure_ascii=False))
+    else:
+        print(pol.explain(decision, policy, facts))
+    return 0
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    path = args.policy or _policy_default()
+    policy = pol.load_policy(path)
+    recording = sum(1 for purpose in policy.purposes.values() if purpose.records)
+    never = len(policy.purposes) - recording
+    print(
+        f"{path}: OK — policy {policy.label}, {_count(len(policy.purposes), 'purpose')} "
+        f"({recording} record, {never} never), {_count(len(policy.notices), 'notice')}"
+    )
+    return 0
+
