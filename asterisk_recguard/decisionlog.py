@@ -1,0 +1,304 @@
+"""The decision log: one JSON object per line for every decision and every
+action of the guard, in a file an operator tails (``recguard logs -f``) or
+feeds to ``jq``.
+
+It is built on structlog, but as a dedicated logger made with
+``structlog.wrap_logger`` and its own processors: nothing is configured
+globally, so the daemon's other logging (and any library's) is unaffected, and
+nothing another module configures can change what reaches this file.
+
+Guarantees, each enforced by a processor or the writer:
+
+* One event is exactly one line: CR and LF are removed from every string.
+* A caller number never reaches the file: any field named like one
+  (``caller``, ``callerid``, ``caller_id_number``, ``number``, ``CALLERID*``,
+  ``connected``, ``*_number``; see ``_redact``), at any depth, is replaced by
+  ``"[redacted]"``. Log ``caller_hash`` instead.
+* Lines are appended with one ``write`` each under a lock (the guard logs from
+  several threads), so they never interleave; the file is created mode 0600
+  (parent directory 0700 when created) and reopened when logrotate moves it.
+* A write error (disk full) raises ``OSError`` to the caller: the ledger is
+  the primary record, and the guard decides what a lost line means.
+
+Line schema (absent or ``null`` when not applicable)::
+
+    ts                 "2026-11-28T10:12:03.123456Z"  UTC, always
+    level              "info" | "warning" | "error"
+    event              one of EVENTS (below)
+    call_id            Asterisk uniqueid of the guarded (caller's) channel
+    channel            channel name, e.g. "PJSIP/trunk-00000012"
+    linkedid           Asterisk linkedid of the call
+    trigger            what caused a decision: gate, change, dtmf, hangup,
+                       reconcile, reload
+    purposes_declared  ["order", "quality"]  purposes the dialplan/agent declared
+    notices            {"evidence-v1": "complete"}  notice id -> complete | interrupted
+    consent            "none" | "given" | "refused" | "withdrawn"
+    outcome            "unknown" | "transaction" | "no_transaction"
+    decision           "record" | "skip"
+    action             "start" | "keep" | "stop" | "none" | "delete"
+    purposes_recorded  ["order"]  the purposes the recording is kept for
+    reasons            [{"purpose": "general_info", "reason": "purpose_forbidden"}, ...]
+                       why each declared purpose not recorded was rejected
+    recording_id       uuid4 hex of the recording
+    deadline           "2029-11-27T10:12:03.000000Z"  deletion deadline
+    retention_days     1095
+    policy             policy version string
+    caller_hash        keyed hash of the caller number (never the number)
+
+  Other events add their own fields: ``file``, ``size_bytes``,
+  ``duration_s``, ``sha256`` (recording_finalized); ``reason`` (deletions,
+  hold, export, erase); ``started_by`` and ``enforced`` (unauthorized_recording);
+  ``error`` (failures and disconnects); ``actor`` (hold, release, export,
+  erase, purge); ``deleted``, ``held`` (purge); ``url``, ``host`` (connects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from ._redact import is_caller_number_key
+
+REDACTED = "[redacted]"
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+EVENTS = frozenset({
+    "decision",
+    "recording_started",
+    "recording_stopped",
+    "recording_deleted",
+    "recording_finalized",
+    "unauthorized_recording",
+    "gate_failed",
+    "ari_connected",
+    "ari_disconnected",
+    "ami_connected",
+    "ami_disconnected",
+    "policy_reloaded",
+    "policy_reload_failed",
+    "purge",
+    "hold",
+    "release",
+    "export",
+    "erase",
+})
+
+# The level an event gets when emit() is not told otherwise.
+EVENT_LEVELS: dict[str, str] = {
+    "gate_failed": "error",
+    "policy_reload_failed": "error",
+    "unauthorized_recording": "warning",
+    "ari_disconnected": "warning",
+    "ami_disconnected": "warning",
+}
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# Keys written first, in this order, so that lines read well raw.
+_LEADING = ("ts", "level", "event", "call_id", "channel")
+
+
+# --- processors (plain callables over the event dict) ---------------------------
+
+
+def _mask_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if is_caller_number_key(k) else _mask_numbers(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_numbers(v) for v in value]
+    return value
+
+
+def redact_caller_numbers(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Replace every field named like a caller number, at any depth."""
+    return _mask_numbers(event_dict)
+
+
+def _one_line(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    if isinstance(value, dict):
+        return {_one_line(k): _one_line(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_one_line(v) for v in value]
+    return value
+
+
+def strip_line_breaks(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Remove CR/LF from strings (keys too) so that one event is one line.
+    (JSON escapes them anyway; this keeps grep and non-JSON readers safe.)"""
+    return _one_line(event_dict)
+
+
+def _set_level(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict["level"] = "warning" if method == "warn" else method
+    return event_dict
+
+
+def _order_keys(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    ordered = {k: event_dict[k] for k in _LEADING if k in event_dict}
+    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
+    return ordered
+
+
+def _plain(value: Any) -> Any:
+    """JSON-native types only, so that the later processors see every string
+    that will be written (an exception's message, a Path)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_plain(v) for v in sorted(value, key=str)]
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return value.astimezone(timezone.utc).strftime(TS_FORMAT)
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return str(value)
+
+
+def to_plain(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes to UTC text, exceptions and paths to strings, sets to lists."""
+    return _plain(event_dict)
+
+
+def _render(logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+    return json.dumps(event_dict, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- the file writer -------------------------------------------------------------
+
+
+class _LineWriter:
+    """The structlog "logger": appends each rendered line to the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._ino: tuple[int, int] | None = None
+
+    def _open(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        st = os.fstat(fd)
+        self._fd, self._ino = fd, (st.st_dev, st.st_ino)
+
+    def _current(self) -> int:
+        """The open descriptor, reopened if the file was moved or removed
+        (logrotate), as logging.WatchedFileHandler does."""
+        if self._fd is not None:
+            try:
+                st = os.stat(self.path)
+                if (st.st_dev, st.st_ino) == self._ino:
+                    return self._fd
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+        self._open()
+        assert self._fd is not None
+        return self._fd
+
+    def write_line(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8")
+        with self._lock:
+            fd = self._current()
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    # structlog calls the method named after the log level with the rendered line.
+    def debug(self, line: str) -> None:
+        self.write_line(line)
+
+    info = warning = warn = error = critical = msg = debug
+
+
+# --- the public face -----------------------------------------------------------------
+
+
+class DecisionLog:
+    """Writes the decision log at ``path``.
+
+    ``emit(event, **fields)`` writes one line; ``bind(**fields)`` returns a
+    DecisionLog sharing the same file whose lines all carry those fields
+    (e.g. ``call_log = log.bind(call_id=..., channel=...)``).
+    """
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self._writer = _LineWriter(self.path)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._logger = structlog.wrap_logger(
+            self._writer,
+            processors=[
+                self._add_timestamp,
+                _set_level,
+                to_plain,
+                redact_caller_numbers,
+                strip_line_breaks,
+                _order_keys,
+                _render,
+            ],
+            wrapper_class=structlog.BoundLogger,
+            context_class=dict,
+            cache_logger_on_first_use=False,
+        )
+
+    @classmethod
+    def _bound(cls, parent: DecisionLog, logger: Any) -> DecisionLog:
+        child = cls.__new__(cls)
+        child.path, child._writer, child._clock, child._logger = (
+            parent.path, parent._writer, parent._clock, logger)
+        return child
+
+    def _add_timestamp(self, logger: Any, method: str,
+                       event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict["ts"] = self._clock().astimezone(timezone.utc).strftime(TS_FORMAT)
+        return event_dict
+
+    def bind(self, **fields: Any) -> DecisionLog:
+        return DecisionLog._bound(self, self._logger.bind(**fields))
+
+    def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
+        """Write one line for ``event`` (see EVENTS) with ``fields``.
+        ``level`` defaults to EVENT_LEVELS or "info"; ``ts``, ``level`` and
+        ``event`` are set here and cannot be passed as fields."""
+        if not isinstance(event, str) or not event:
+            raise ValueError("event must be a non-empty string")
+        level = level or EVENT_LEVELS.get(event, "info")
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+        getattr(self._logger, level)(event, **fields)
+
+    def close(self) -> None:
+        """Close the file (shared with every bound copy)."""
+        self._writer.close()
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,444 @@
+"""Turn RECGUARD_* environment variables and an env file into one typed,
+validated, immutable :class:`Settings`, or one clear error.
+
+Every command that talks to Asterisk or touches recordings calls
+:func:`load_settings` before it connects to anything, so a typo in the
+configuration is reported as ``RECGUARD_KEY in FILE: what is wrong; how to
+fix it`` and exit status 2, never as a traceback or a half-started daemon.
+
+Sources, highest precedence first: the process environment, then the env file
+(read with python-dotenv's ``dotenv_values`` without interpolation, so a ``$``
+in a password is taken literally, and without touching ``os.environ``), then
+the defaults below. The env file is the one passed in, else the one named by
+``RECGUARD_ENV_FILE``, else none.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import math
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from .errors import UserError
+from .resources import default_policy_path
+
+PREFIX = "RECGUARD_"
+ENV_FILE_VARIABLE = "RECGUARD_ENV_FILE"
+
+DEFAULT_ARI_URL = "http://127.0.0.1:8088/ari"
+DEFAULT_ARI_APP = "recguard"
+DEFAULT_AMI_HOST = "127.0.0.1"
+DEFAULT_AMI_PORT = 5038
+DEFAULT_LEDGER = Path("/var/lib/recguard/ledger.sqlite3")
+DEFAULT_RECORDINGS_DIR = Path("/var/spool/asterisk/recguard")
+DEFAULT_DECISION_LOG = Path("/var/log/recguard/decisions.jsonl")
+DEFAULT_KEY_FILE = Path("/etc/recguard/keys")
+DEFAULT_PURGE_INTERVAL = 3600
+DEFAULT_COUNTRY_CODE = "386"
+DEFAULT_ORPHAN_GRACE = 3600
+DEFAULT_GATE_TIMEOUT = 2.0
+MIN_HASH_SECRET_LENGTH = 32
+MAX_GATE_TIMEOUT = 30.0
+
+# Values in config/recguard.env.example start with this; copying the example
+# without filling it in must not give every installation the same secrets.
+PLACEHOLDER_PREFIX = "CHANGE-ME"
+
+SECRET_FIELDS = frozenset({"ari_password", "ami_secret", "hash_secret"})
+REDACTED = "[redacted]"
+
+
+class SettingsError(UserError):
+    """The configuration cannot be used; the message says which key, where
+    it came from, what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration. Secrets are left out of ``repr`` so that
+    printing or logging a Settings by mistake does not leak them; use
+    :meth:`redacted` for logging."""
+
+    ari_user: str
+    ari_password: str = field(repr=False)
+    ami_user: str
+    ami_secret: str = field(repr=False)
+    hash_secret: str = field(repr=False)
+    ari_url: str = DEFAULT_ARI_URL
+    ari_app: str = DEFAULT_ARI_APP
+    ami_host: str = DEFAULT_AMI_HOST
+    ami_port: int = DEFAULT_AMI_PORT
+    policy: Path = field(default_factory=default_policy_path)
+    ledger: Path = DEFAULT_LEDGER
+    recordings_dir: Path = DEFAULT_RECORDINGS_DIR
+    decision_log: Path = DEFAULT_DECISION_LOG
+    encryption: bool = True
+    key_file: Path = DEFAULT_KEY_FILE
+    purge_interval: int = DEFAULT_PURGE_INTERVAL
+    default_country_code: str = DEFAULT_COUNTRY_CODE
+    unauthorized_recordings: str = "enforce"
+    orphan_grace: int = DEFAULT_ORPHAN_GRACE
+    gate_timeout: float = DEFAULT_GATE_TIMEOUT
+    env_file: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def enforce_unauthorized(self) -> bool:
+        """True when recordings started behind the guard's back are stopped
+        and deleted, False when they are only logged."""
+        return self.unauthorized_recordings == "enforce"
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as plain JSON-able values, secrets masked, for logs."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = REDACTED
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+# --- parsing helpers -------------------------------------------------------
+# Each parser takes the raw string and returns the typed value, or raises
+# _Bad with what is wrong (the caller adds the key, the source and the fix).
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise _Bad("is empty")
+    if raw != raw.strip():
+        raise _Bad("has leading or trailing spaces")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    value = _text(raw)
+    if value.upper().startswith(PLACEHOLDER_PREFIX):
+        raise _Bad("is still the placeholder from recguard.env.example")
+    return value
+
+
+def _hash_secret(raw: str) -> str:
+    value = _secret(raw)
+    if len(value) < MIN_HASH_SECRET_LENGTH:
+        raise _Bad(f"is {len(value)} characters long, at least {MIN_HASH_SECRET_LENGTH} are needed")
+    return value
+
+
+def _url(raw: str) -> str:
+    value = _text(raw)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Bad(f'"{value}" is not an http:// or https:// URL')
+    try:
+        parts.port
+    except ValueError:
+        raise _Bad(f'"{value}" has a bad port number') from None
+    if parts.query or parts.fragment:
+        raise _Bad(f'"{value}" must not have a query or fragment')
+    return value.rstrip("/")
+
+
+_APP_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _app(raw: str) -> str:
+    value = _text(raw)
+    if not _APP_RE.fullmatch(value):
+        raise _Bad(f'"{value}" may contain only letters, digits, "_" and "-"')
+    return value
+
+
+_HOST_RE = re.compile(r"[A-Za-z0-9._:\[\]-]+")
+
+
+def _host(raw: str) -> str:
+    value = _text(raw)
+    if not _HOST_RE.fullmatch(value):
+        raise _Bad(f'"{value}" is not a host name or IP address')
+    return value
+
+
+def _port(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise _Bad(f'"{raw}" is not a port number (1-65535)')
+    return int(value)
+
+
+def _path(raw: str) -> Path:
+    return Path(_text(raw)).expanduser()
+
+
+def _absolute_path(raw: str) -> Path:
+    path = _path(raw)
+    if not path.is_absolute():
+        raise _Bad(f'"{raw}" is not an absolute path')
+    return path
+
+
+def _switch(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("on", "off"):
+        raise _Bad(f'"{raw}" is neither "on" nor "off"')
+    return value == "on"
+
+
+def _seconds(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit():
+        raise _Bad(f'"{raw}" is not a whole number of seconds (0 or more)')
+    return int(value)
+
+
+def _gate_timeout(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Bad(f'"{raw}" is not a number of seconds') from None
+    if not math.isfinite(value) or not 0 < value <= MAX_GATE_TIMEOUT:
+        raise _Bad(f'"{raw}" is not between 0 and {MAX_GATE_TIMEOUT:g} seconds')
+    return value
+
+
+_COUNTRY_RE = re.compile(r"[1-9][0-9]{0,2}")
+
+
+def _country_code(raw: str) -> str:
+    value = raw.strip()
+    if not _COUNTRY_RE.fullmatch(value):
+        raise _Bad(f'"{raw}" is not a country calling code (1-3 digits, no "+" or leading 0)')
+    return value
+
+
+def _unauthorized(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("enforce", "log"):
+        raise _Bad(f'"{raw}" is neither "enforce" nor "log"')
+    return value
+
+
+@dataclass(frozen=True)
+class _Key:
+    field: str
+    parse: Callable[[str], Any]
+    fix: str
+    default: Callable[[], Any] | None = None  # None: the key is required
+
+
+_KEYS: dict[str, _Key] = {
+    "ARI_URL": _Key("ari_url", _url,
+                    "set it to the ARI base URL from http.conf, e.g. http://127.0.0.1:8088/ari",
+                    lambda: DEFAULT_ARI_URL),
+    "ARI_USER": _Key("ari_user", _text, "set it to the user name of a [user] section in ari.conf"),
+    "ARI_PASSWORD": _Key("ari_password", _secret, "set it to that user's password in ari.conf"),
+    "ARI_APP": _Key("ari_app", _app,
+                    "set it to the application name used in Stasis() by the recguard-gate snippet",
+                    lambda: DEFAULT_ARI_APP),
+    "AMI_HOST": _Key("ami_host", _host, "set it to the address manager.conf binds to",
+                     lambda: DEFAULT_AMI_HOST),
+    "AMI_PORT": _Key("ami_port", _port, "set it to the port in manager.conf",
+                     lambda: DEFAULT_AMI_PORT),
+    "AMI_USER": _Key("ami_user", _text, "set it to the user name of a section in manager.conf"),
+    "AMI_SECRET": _Key("ami_secret", _secret, "set it to that user's secret in manager.conf"),
+    "POLICY": _Key("policy", _path, "set it to the path of the policy TOML file",
+                   default_policy_path),
+    "LEDGER": _Key("ledger", _path, "set it to a path for the SQLite ledger, e.g. "
+                   f"{DEFAULT_LEDGER}", lambda: DEFAULT_LEDGER),
+    "RECORDINGS_DIR": _Key("recordings_dir", _absolute_path,
+                           "set it to the absolute path of the directory MixMonitor writes to, "
+                           f"e.g. {DEFAULT_RECORDINGS_DIR}", lambda: DEFAULT_RECORDINGS_DIR),
+    "DECISION_LOG": _Key("decision_log", _path, "set it to a path for the decision log, e.g. "
+                         f"{DEFAULT_DECISION_LOG}", lambda: DEFAULT_DECISION_LOG),
+    "HASH_SECRET": _Key("hash_secret", _hash_secret,
+                        "set it to a long random string, e.g. the output of "
+                        "`openssl rand -hex 32`, and never change it afterwards "
+                        "(caller look-ups depend on it)"),
+    "ENCRYPTION": _Key("encryption", _switch, "set it to on or off", lambda: True),
+    "KEY_FILE": _Key("key_file", _path, "set it to the path of the recording key file, e.g. "
+                     f"{DEFAULT_KEY_FILE}", lambda: DEFAULT_KEY_FILE),
+    "PURGE_INTERVAL": _Key("purge_interval", _seconds,
+                           "set it to a number of seconds (0 turns the built-in purge off)",
+                           lambda: DEFAULT_PURGE_INTERVAL),
+    "DEFAULT_COUNTRY_CODE": _Key("default_country_code", _country_code,
+                                 "set it to the digits of your country code, e.g. 386 for Slovenia",
+                                 lambda: DEFAULT_COUNTRY_CODE),
+    "UNAUTHORIZED_RECORDINGS": _Key("unauthorized_recordings", _unauthorized,
+                                    "set it to enforce (stop and delete) or log (detect only)",
+                                    lambda: "enforce"),
+    "ORPHAN_GRACE": _Key("orphan_grace", _seconds, "set it to a number of seconds, e.g. 3600",
+                         lambda: DEFAULT_ORPHAN_GRACE),
+    "GATE_TIMEOUT": _Key("gate_timeout", _gate_timeout,
+                         f"set it to a number of seconds greater than 0 and at most "
+                         f"{MAX_GATE_TIMEOUT:g}, e.g. 2.0", lambda: DEFAULT_GATE_TIMEOUT),
+}
+
+KNOWN_KEYS: frozenset[str] = frozenset(PREFIX + name for name in _KEYS) | {ENV_FILE_VARIABLE}
+ENVIRONMENT = "the environment"  # the source named for environment values
+
+
+def _read_env_file(path: Path, origin: str) -> tuple[dict[str, str | None], list[str]]:
+    """Values and warnings of one env file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SettingsError(
+            f"env file {path} ({origin}) does not exist; create it from "
+            "config/recguard.env.example or point to another with --env-file"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"env file {path} ({origin}) cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SettingsError(f"env file {path} ({origin}) is not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"env file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(
+            f"env file {path} cannot be read: {exc.strerror}; run recguard as a user "
+            "that may read it"
+        ) from None
+
+    warnings: list[str] = []
+    if st.st_mode & 0o077:
+        warnings.append(
+            f"env file {path} holds passwords and is accessible by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+        )
+    problems = [
+        f"{path} line {b.original.line}: cannot parse {b.original.string.strip()[:40]!r}; "
+        "write KEY=value, quoting values that contain spaces or #"
+        for b in parse_stream(io.StringIO(text))
+        if b.error
+    ]
+    if problems:
+        # Stop here: the keys on those lines would otherwise be reported as
+        # missing, which hides the real mistake.
+        raise SettingsError(problems[0] if len(problems) == 1 else
+                            f"{len(problems)} unparsable lines in env file {path}:\n"
+                            + "\n".join(f"  {p}" for p in problems))
+    # interpolate=False keeps a "$" in a password literal.
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return values, warnings
+
+
+def _choose_env_file(
+    env_file: str | Path | None, environ: Mapping[str, str]
+) -> tuple[Path | None, str]:
+    if env_file is not None:
+        return Path(env_file).expanduser(), "given with --env-file"
+    named = environ.get(ENV_FILE_VARIABLE)
+    if named:
+        return Path(named).expanduser(), f"named by {ENV_FILE_VARIABLE}"
+    return None, ""
+
+
+def read_sources(
+    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, tuple[str | None, str]], Path | None, list[str]]:
+    """The raw RECGUARD_* values with where each came from, unvalidated.
+
+    Returns ``(values, env_file, warnings)`` where ``values`` maps a full key
+    to ``(raw value or None, source)``; the source is the env file path or
+    ``"the environment"``. Raises SettingsError only if the env file itself is
+    missing, unreadable or unparsable. Used by :func:`load_settings`
+    and by commands (``recguard logs``) that need one path even when the rest
+    of the configuration is incomplete.
+    """
+    env = os.environ if environ is None else environ
+    path, origin = _choose_env_file(env_file, env)
+    merged: dict[str, tuple[str | None, str]] = {}
+    warnings: list[str] = []
+    if path is not None:
+        values, warnings = _read_env_file(path, origin)
+        for key, value in values.items():
+            if key.startswith(PREFIX):
+                merged[key] = (value, str(path))
+    for key, value in env.items():
+        # An empty variable (`RECGUARD_X= recguard ...`) does not hide the file's value.
+        if key.startswith(PREFIX) and value != "":
+            merged[key] = (value, ENVIRONMENT)
+    return merged, path, warnings
+
+
+def raw_value(
+    key: str, env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """One raw RECGUARD_* value (environment over env file), or None if unset."""
+    values, _, _ = read_sources(env_file, environ)
+    value, _ = values.get(key, (None, ""))
+    return value or None
+
+
+def load_settings(
+    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, validate and return the settings, or raise SettingsError.
+
+    ``environ`` defaults to ``os.environ``; it is read, never modified. Every
+    problem is reported: one problem is one line; several are a summary line
+    followed by one line each.
+    """
+    values, path, warnings = read_sources(env_file, environ)
+    problems: list[str] = []
+    where_missing = f"{path} or the environment" if path else "the environment"
+
+    kwargs: dict[str, Any] = {}
+    for name, spec in _KEYS.items():
+        key = PREFIX + name
+        raw, source = values.get(key, (None, ""))
+        if raw is None or (raw == "" and spec.default is not None):
+            # An unset or empty optional key takes its default.
+            if spec.default is None:
+                problems.append(f"{key} is not set in {where_missing}; {spec.fix}")
+            else:
+                kwargs[spec.field] = spec.default()
+            continue
+        if "\r" in raw or "\n" in raw or "\0" in raw:
+            # Values end up in AMI headers and file names; a line break there
+            # is an injection.
+            problems.append(f"{key} in {source} contains a line break or NUL; {spec.fix}")
+            continue
+        try:
+            kwargs[spec.field] = spec.parse(raw)
+        except _Bad as bad:
+            problems.append(f"{key} in {source}: {bad}; {spec.fix}")
+
+    for key, (_, source) in sorted(values.items()):
+        if key not in KNOWN_KEYS:
+            hint = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            did_you_mean = f"; did you mean {hint[0]}?" if hint else ""
+            warnings.append(f"unknown setting {key} in {source} is ignored{did_you_mean}")
+
+    if problems:
+        if len(problems) == 1:
+            raise SettingsError(problems[0])
+        listing = "\n".join(f"  {p}" for p in problems)
+        raise SettingsError(f"{len(problems)} problems in the recguard configuration:\n{listing}")
+
+    if kwargs["encryption"] is False:
+        warnings.append(
+            "RECGUARD_ENCRYPTION is off: recordings are stored unencrypted on disk"
+        )
+    return Settings(**kwargs, env_file=path, warnings=tuple(warnings))
