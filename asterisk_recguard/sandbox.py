@@ -301,6 +301,7 @@ class Sandbox:
         except SandboxError:
             self.down()
             raise
+        self._ensure_key_file(Path(credentials["RECGUARD_KEY_FILE"]))
         self._write_env(credentials)
         return info
 
@@ -607,6 +608,14 @@ class Sandbox:
             text = string.Template((templates / name).read_text(encoding="utf-8")).substitute(values)
             self._write_private(self.etc_dir / name, text)
         return creds
+
+    @staticmethod
+    def _ensure_key_file(path: Path) -> None:
+        """Recordings are encrypted at rest; the sandbox has its own key, kept across `up`s."""
+        if not path.exists():
+            from .vault import generate_key_file
+
+            generate_key_file(path)
 
     def _write_env(self, creds: dict[str, str]) -> None:
         lines = ["# Written by `recguard sandbox up`; new ARI/AMI credentials at every up."]

@@ -1,0 +1,38 @@
+"""`recguard run`: the guard daemon."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = """\
+Runs the guard: registers the ARI app (so Stasis(recguard) in
+dialplan/recguard.conf succeeds), decides every call that passes the gate,
+starts and stops MixMonitor through AMI, and writes the ledger and the
+decision log. While it is not running, calls pass the gate unrecorded.
+
+Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
+(see config/recguard.env.example). Signals: SIGTERM stops cleanly (exit 0),
+SIGHUP reloads the policy.
+
+examples:
+  recguard run --env-file /etc/recguard/recguard.env
+  recguard run --env-file /var/lib/recguard/sandbox/recguard.env   # the sandbox
+"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..daemon import run
+
+    return run(args.env_file)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="the guard daemon (ARI events -> decisions -> MixMonitor)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--env-file", type=Path, help="env file with the RECGUARD_* settings")
+    parser.set_defaults(func=_run)

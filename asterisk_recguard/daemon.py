@@ -1,0 +1,127 @@
+"""``recguard run``: wires settings, policy, ledger, decision log, the ARI and
+AMI clients and the guard together, and handles the process's signals.
+
+SIGTERM/SIGINT: the ARI websocket is closed first, so the app is unregistered
+and new calls pass the gate unrecorded at once (fail closed); then in-flight
+finalizations finish and the process exits 0. SIGHUP: the policy is reloaded;
+an invalid new policy is logged and the old one stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .ami import AmiClient
+from .ari import AriClient, EventStream
+from .decisionlog import DecisionLog
+from .errors import UserError
+from .guard import Guard
+from .ledger import Ledger
+from .policy import load_policy
+from .recorder import Recorder
+from .settings import Settings, load_settings
+from .vault import Keyring
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = load_policy(settings.policy)
+        self.keyring = Keyring.load(settings.key_file) if settings.encryption else None
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(settings.ledger)
+        self.decision_log = DecisionLog(settings.decision_log)
+        self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
+        self.ami = AmiClient(
+            settings.ami_host,
+            settings.ami_port,
+            settings.ami_user,
+            settings.ami_secret,
+            on_connect=lambda: self.decision_log.emit(
+                "ami_connected", host=f"{settings.ami_host}:{settings.ami_port}"),
+            on_disconnect=lambda reason: self.decision_log.emit("ami_disconnected", error=reason),
+        )
+        self.recorder = Recorder(self.ami, settings.recordings_dir)
+        self.guard = Guard(
+            policy=self.policy,
+            ari=self.ari,
+            recorder=self.recorder,
+            ledger=self.ledger,
+            decision_log=self.decision_log,
+            hash_secret=settings.hash_secret,
+            default_country_code=settings.default_country_code,
+            keyring=self.keyring,
+        )
+        self.events = EventStream(
+            self.ari,
+            on_event=self.guard.on_ari_event,
+            on_connect=self.guard.on_ari_connected,
+            on_disconnect=self.guard.on_ari_disconnected,
+        )
+        self._stop = threading.Event()
+
+    def start(self, connect_timeout: float = 10.0) -> None:
+        for warning in self.settings.warnings:
+            self.decision_log.emit("config_warning", level="warning", error=warning)
+        self.decision_log.emit("started", policy=self.policy.label, app=self.settings.ari_app)
+        # AMI first: the gate needs it to record the first call.
+        self.ami.start()
+        self.ami.wait_connected(connect_timeout)
+        self.events.start()
+        self.events.wait_connected(connect_timeout)
+
+    def stop(self) -> None:
+        self.events.stop()
+        self.guard.shutdown()
+        self.ami.stop()
+        self.decision_log.emit("stopped")
+        self.ledger.close()
+        self.decision_log.close()
+
+    def reload_policy(self) -> None:
+        try:
+            policy = load_policy(self.settings.policy)
+        except UserError as exc:
+            self.decision_log.emit("policy_reload_failed", level="error", error=str(exc),
+                                   policy=self.policy.label)
+            return
+        self.policy = policy
+        self.guard.policy = policy
+        self.decision_log.emit("policy_reloaded", policy=policy.label)
+
+    def run_forever(self) -> int:
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            self._stop.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=self.reload_policy, name="reload", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+        self.start()
+        print(
+            f"recguard: guarding app {self.settings.ari_app!r} on {self.settings.ari_url}; "
+            f"policy {self.policy.label}; decision log {self.settings.decision_log}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()
+        return 0
+
+
+def run(env_file: Path | None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="recguard: %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(env_file)
+    for warning in settings.warnings:
+        print(f"recguard: warning: {warning}", file=sys.stderr)
+    return Daemon(settings).run_forever()

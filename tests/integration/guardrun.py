@@ -1,0 +1,76 @@
+"""Running the guard against the sandbox from a test, in-process or as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from asterisk_recguard.ari import wait_until
+from asterisk_recguard.daemon import Daemon
+from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.settings import load_settings
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@contextmanager
+def guard_in_process(env_file: Path, **overrides: str) -> Iterator[Daemon]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")}
+    environ.update(overrides)
+    daemon = Daemon(load_settings(env_file, environ=environ))
+    daemon.start()
+    assert daemon.events.connected.is_set(), "the guard did not connect to ARI"
+    assert daemon.ami.connected.is_set(), "the guard did not connect to AMI"
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@contextmanager
+def guard_process(env_file: Path, **overrides: str) -> Iterator[subprocess.Popen[str]]:
+    """`recguard run` as a separate process, as an administrator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")}
+    env.update(overrides)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asterisk_recguard", "run", "--env-file", str(env_file)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_app_registered(ari_client: Any, app: str = "recguard", timeout: float = 10.0) -> bool:
+    def registered() -> bool:
+        try:
+            return any(a.get("name") == app for a in ari_client.request("GET", "/applications"))
+        except Exception:
+            return False
+
+    return bool(wait_until(registered, timeout))
+
+
+def open_ledger(env: dict[str, str]) -> Ledger:
+    return Ledger(env["RECGUARD_LEDGER"])
