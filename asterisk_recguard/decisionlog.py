@@ -91,7 +91,8 @@ EVENTS = frozenset({
     "erase",
 })
 
-# The level an event gets when emit() is not told otherwise.
+# The level an event gets when emit() is not told otherwise; any other
+# "*_failed" event is an error, the rest are info.
 EVENT_LEVELS: dict[str, str] = {
     "gate_failed": "error",
     "policy_reload_failed": "error",
@@ -283,11 +284,13 @@ class DecisionLog:
 
     def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
         """Write one line for ``event`` (see EVENTS) with ``fields``.
-        ``level`` defaults to EVENT_LEVELS or "info"; ``ts``, ``level`` and
-        ``event`` are set here and cannot be passed as fields."""
+        ``level`` defaults to EVENT_LEVELS, "error" for "*_failed", else
+        "info". ``ts``, ``level`` and ``event`` are set here and cannot be
+        passed as fields."""
         if not isinstance(event, str) or not event:
             raise ValueError("event must be a non-empty string")
-        level = level or EVENT_LEVELS.get(event, "info")
+        level = level or EVENT_LEVELS.get(
+            event, "error" if event.endswith("_failed") else "info")
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
         getattr(self._logger, level)(event, **fields)

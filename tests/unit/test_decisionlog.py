@@ -79,11 +79,13 @@ def test_levels(log_path: Path) -> None:
         log.emit("unauthorized_recording", channel="PJSIP/q-1")
         log.emit("decision", decision="skip")
         log.emit("decision", level="warning", decision="skip")
+        log.emit("stop_failed", error="no such channel")
         with pytest.raises(ValueError, match="level"):
             log.emit("decision", level="loud")
         with pytest.raises(ValueError, match="event"):
             log.emit("")
-    assert [r["level"] for r in lines_of(log_path)] == ["error", "warning", "info", "warning"]
+    assert [r["level"] for r in lines_of(log_path)] == [
+        "error", "warning", "info", "warning", "error"]
 
 
 def test_bind_adds_fields_without_changing_the_parent(log_path: Path) -> None:
