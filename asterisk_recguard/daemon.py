@@ -38,15 +38,16 @@ class Daemon:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger(settings.ledger)
         self.decision_log = DecisionLog(settings.decision_log)
-        self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app)
+        self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+                             timeout=settings.gate_timeout)
         self.ami = AmiClient(
             settings.ami_host,
             settings.ami_port,
             settings.ami_user,
             settings.ami_secret,
-            on_connect=lambda: self.decision_log.emit(
-                "ami_connected", host=f"{settings.ami_host}:{settings.ami_port}"),
+            on_connect=self._ami_connected,
             on_disconnect=lambda reason: self.decision_log.emit("ami_disconnected", error=reason),
+            on_event=lambda event: self.guard.on_ami_event(event),
         )
         self.recorder = Recorder(self.ami, settings.recordings_dir)
         self.guard = Guard(
@@ -58,6 +59,7 @@ class Daemon:
             hash_secret=settings.hash_secret,
             default_country_code=settings.default_country_code,
             keyring=self.keyring,
+            enforce_unauthorized=settings.enforce_unauthorized,
         )
         self.events = EventStream(
             self.ari,
@@ -66,6 +68,15 @@ class Daemon:
             on_disconnect=self.guard.on_ari_disconnected,
         )
         self._stop = threading.Event()
+
+    def _ami_connected(self) -> None:
+        # Only MixMonitorStart matters on AMI (recordings started behind the
+        # guard's back); the filter spares the daemon every other call event.
+        try:
+            self.ami.send("Filter", Operation="Add", Filter="Event: MixMonitorStart")
+        except Exception as exc:
+            self.decision_log.emit("ami_filter_failed", error=str(exc))
+        self.decision_log.emit("ami_connected", host=f"{self.settings.ami_host}:{self.settings.ami_port}")
 
     def start(self, connect_timeout: float = 10.0) -> None:
         for warning in self.settings.warnings:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -93,6 +95,7 @@ class Guard:
         hash_secret: str,
         default_country_code: str = "386",
         keyring: Keyring | None = None,
+        enforce_unauthorized: bool = True,
         finalize_workers: int = 4,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -104,7 +107,11 @@ class Guard:
         self.hash_secret = hash_secret
         self.default_country_code = default_country_code
         self.keyring = keyring
+        self.enforce_unauthorized = enforce_unauthorized
         self.clock = clock
+        # Files of the MixMonitors the guard itself started; any other is unauthorized.
+        self._own_files: set[str] = set()
+        self.gate_seconds: deque[float] = deque(maxlen=100_000)
         self.calls: dict[str, CallState] = {}
         self._calls_lock = threading.Lock()
         self._finalizer = ThreadPoolExecutor(max_workers=finalize_workers, thread_name_prefix="finalize")
@@ -120,15 +127,12 @@ class Guard:
             self.ari.set_event_filter(EVENT_TYPES)
         except AriError as exc:
             self.log.emit("ari_filter_failed", error=str(exc))
-        with self._calls_lock:
-            tracked = list(self.calls.values())
-        for state in tracked:
-            try:
-                self.ari.subscribe(f"channel:{state.call_id}")
-            except AriError:
-                # Gone while we were away: finalize it like a hangup.
-                self._schedule_finalize(state.call_id, None)
         self.log.emit("ari_connected", url=self.ari.base_url)
+        try:
+            self.reconcile()
+        except Exception as exc:
+            log.exception("reconcile failed")
+            self.log.emit("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
 
     def on_ari_disconnected(self, reason: str) -> None:
         self.log.emit("ari_disconnected", error=reason)
@@ -154,6 +158,13 @@ class Guard:
     # -- the gate -----------------------------------------------------------------
 
     def gate(self, channel: dict[str, Any]) -> None:
+        began = time.perf_counter()
+        try:
+            self._gate(channel)
+        finally:
+            self.gate_seconds.append(time.perf_counter() - began)
+
+    def _gate(self, channel: dict[str, Any]) -> None:
         call_id = channel["id"]
         name = str(channel.get("name", ""))
         outcome = "skip"
@@ -254,16 +265,14 @@ class Guard:
         facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
         self._schedule_finalize(channel["id"], facts)
 
-    def _schedule_finalize(self, call_id: str, final_facts: CallFacts | None) -> None:
+    def _schedule_finalize(self, call_id: str, final_facts: CallFacts | None, trigger: str = "hangup") -> None:
         with self._calls_lock:
             state = self.calls.pop(call_id, None)
         if state is None:
             return
-        future = self._finalizer.submit(self._finalize, state, final_facts)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        self._submit(self._finalize, state, final_facts, trigger)
 
-    def _finalize(self, state: CallState, final_facts: CallFacts | None) -> None:
+    def _finalize(self, state: CallState, final_facts: CallFacts | None, trigger: str = "hangup") -> None:
         try:
             with state.lock:
                 facts = final_facts or state.facts
@@ -274,16 +283,16 @@ class Guard:
                 self.ledger.end_call(state.call_id, ended_at=ended, facts=facts.to_dict())
                 rec = state.recording
                 if rec is None:
-                    self._record_decision(state, facts, decision, "hangup", "none", None)
+                    self._record_decision(state, facts, decision, trigger, "none", None)
                     return
                 kept = self._kept_purposes(rec, decision)
                 if not kept:
-                    self._record_decision(state, facts, decision, "hangup", "delete", rec.recording_id)
+                    self._record_decision(state, facts, decision, trigger, "delete", rec.recording_id)
                     self._delete_after_close(state, rec, self._loss_reason(rec, decision), wait=True)
                     return
                 if tuple(kept) != rec.purposes:
-                    self._update_purposes(rec, kept, reason="hangup")
-                self._record_decision(state, facts, decision, "hangup", "keep", rec.recording_id)
+                    self._update_purposes(rec, kept, reason=trigger)
+                self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
                 self.ledger.recording_stopped(rec.recording_id, stopped_at=ended)
                 self._store(state, rec, decision, ended)
         except Exception as exc:
@@ -291,6 +300,7 @@ class Guard:
             self.log.emit("finalize_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
 
     def _store(self, state: CallState, rec: ActiveRecording, decision: Decision, ended: datetime) -> None:
+        self._own_files.discard(str(rec.path))
         if not wait_closed(rec.path):
             self._mark_gone(rec, "no_audio_written")
             return
@@ -342,6 +352,140 @@ class Guard:
         self.wait_idle(timeout)
         self._finalizer.shutdown(wait=True)
 
+    # -- recordings started behind the guard's back ---------------------------------
+
+    def on_ami_event(self, event: dict[str, str]) -> None:
+        if event.get("Event") == "MixMonitorStart":
+            self._submit(self._check_mixmonitor, event)
+
+    def _check_mixmonitor(self, event: dict[str, str]) -> None:
+        """Every MixMonitor the guard did not start is indiscriminate recording."""
+        channel = event.get("Channel", "")
+        call_id = event.get("Uniqueid") or None
+        try:
+            filename = self.recorder.current_file(channel)
+        except RecorderError as exc:
+            filename = None
+            if "no such channel" in str(exc).lower():
+                return
+        if filename and filename in self._own_files:
+            return
+        started_by = "channel at {},{},{}".format(
+            event.get("Context", "?"), event.get("Exten", "?"), event.get("Priority", "?")
+        )
+        with self._calls_lock:
+            state = self.calls.get(call_id or "")
+        action = "logged_only"
+        deleted = False
+        if self.enforce_unauthorized:
+            action = "stopped_deleted"
+            stopped = self.recorder.stop_unidentified(channel, self._local(filename))
+            if state is not None:
+                self._resume_if_stopped(state)
+            target = self._local(filename)
+            if target is not None and stopped:
+                wait_closed(target, timeout=3.0)
+                deleted = delete_file(target)
+        self.ledger.log_unauthorized(
+            channel=channel, action=action, call_id=call_id if state else None,
+            file=filename, started_by=started_by,
+        )
+        self.log.emit(
+            "unauthorized_recording",
+            level="warning",
+            call_id=call_id,
+            channel=channel,
+            file=filename,
+            started_by=started_by,
+            enforced=self.enforce_unauthorized,
+            file_deleted=deleted,
+        )
+
+    def _local(self, filename: str | None) -> Path | None:
+        """The unauthorized file as recguard can reach it: only inside the recordings directory."""
+        if not filename:
+            return None
+        path = Path(filename)
+        if not path.is_absolute():
+            path = self.recorder.recordings_dir / path
+        try:
+            path.resolve().relative_to(self.recorder.recordings_dir.resolve())
+        except ValueError:
+            return None
+        return path
+
+    def _resume_if_stopped(self, state: CallState) -> None:
+        """Stopping an unidentified MixMonitor may have stopped the guard's own one
+        (Asterisk stops the newest); a lawful recording then goes on in a new file."""
+        with state.lock:
+            rec = state.recording
+            if rec is None or not wait_closed(rec.path, timeout=0.3, absent_grace=0.3):
+                return
+            state.recording = None
+            self._own_files.discard(str(rec.path))
+            self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
+            self._submit(self._store, state, rec, state.decision, self.clock())
+            if state.decision is not None and state.decision.record:
+                new = self._start(state, state.decision)
+                self._record_decision(state, state.facts, state.decision, "resume", "start", new.recording_id)
+
+    # -- reconciliation after a (re)connect or a restart ---------------------------------
+
+    def reconcile(self) -> None:
+        """Match what the guard and the ledger believe against Asterisk's live channels.
+
+        Calls still up are tracked again (re-subscribed, re-decided on their
+        current facts); calls that ended while the guard was away or
+        disconnected are finalized from their last known facts; deletions
+        that were interrupted are finished.
+        """
+        live = {c["id"]: c for c in self.ari.channels() if isinstance(c, dict) and "id" in c}
+        with self._calls_lock:
+            tracked = dict(self.calls)
+        for call in self.ledger.live_calls():
+            if call.call_id in tracked:
+                continue
+            state = CallState(call_id=call.call_id, channel=call.channel,
+                              facts=CallFacts.from_dict(call.last_facts))
+            for rec in self.ledger.recordings_for_call(call.call_id):
+                if rec.status == "recording":
+                    state.recording = ActiveRecording(
+                        rec.recording_id, Path(rec.path), rec.mixmonitor_id or "", tuple(rec.purposes)
+                    )
+                    self._own_files.add(rec.path)
+            state.decision = decide(state.facts, self.policy)
+            with self._calls_lock:
+                self.calls[call.call_id] = state
+            tracked[call.call_id] = state
+            self.log.emit("call_resumed", call_id=call.call_id, channel=call.channel,
+                          recording_id=state.recording.recording_id if state.recording else None)
+        for call_id, state in tracked.items():
+            channel = live.get(call_id)
+            if channel is None:
+                self._schedule_finalize(call_id, None, trigger="reconcile")
+                continue
+            try:
+                self.ari.subscribe(f"channel:{call_id}")
+            except AriError:
+                self._schedule_finalize(call_id, None, trigger="reconcile")
+                continue
+            self.facts_changed(channel, trigger="reconcile")
+        for rec in self.ledger.pending_deletions():
+            self._submit(self._finish_deletion, rec.recording_id, rec.path, rec.stored_path,
+                         rec.deletion_reason or "deletion_resumed")
+
+    def _finish_deletion(self, recording_id: str, path: str, stored_path: str | None, reason: str) -> None:
+        for candidate in (path, stored_path):
+            if candidate:
+                delete_file(Path(candidate))
+        self.ledger.mark_deleted(recording_id, reason=reason)
+        self.log.emit("recording_deleted", recording_id=recording_id, reason=reason, trigger="reconcile")
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        future = self._finalizer.submit(fn, *args)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
     # -- the core: act on the difference ------------------------------------------
 
     def _apply(self, state: CallState, facts: CallFacts, trigger: str) -> None:
@@ -388,9 +532,11 @@ class Guard:
             bases=bases,
             started_at=self.clock(),
         )
+        self._own_files.add(str(path))
         try:
             started = self.recorder.start(state.channel, recording_id)
         except RecorderError as exc:
+            self._own_files.discard(str(path))
             self.ledger.mark_deleting(recording_id, reason="start_failed")
             delete_file(path)
             self.ledger.mark_deleted(recording_id, reason="start_failed")
@@ -430,11 +576,10 @@ class Guard:
         self.log.emit("recording_stopped", call_id=state.call_id, channel=state.channel,
                       recording_id=rec.recording_id, reason=reason, trigger=trigger)
         # The file is closed on MixMonitor's own thread; delete it off the event thread.
-        future = self._finalizer.submit(self._delete_after_close, state, rec, reason, stopped)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        self._submit(self._delete_after_close, state, rec, reason, stopped)
 
     def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, wait: bool) -> None:
+        self._own_files.discard(str(rec.path))
         self.ledger.mark_deleting(rec.recording_id, reason=reason)
         # Wait for MixMonitor to close the file, so it cannot reappear after the unlink.
         wait_closed(rec.path, timeout=5.0 if wait else 1.0)
@@ -500,9 +645,13 @@ class Guard:
         )
 
     def _loss_reason(self, rec: ActiveRecording, decision: Decision) -> str:
-        """Why the purposes the recording had no longer justify it (e.g. ``no_transaction``)."""
+        """Why the purposes the recording had no longer justify it.
+
+        A rejection reason when the purpose is still declared (``no_transaction``,
+        ``consent_withdrawn``); ``reclassified`` when it is no longer declared at all.
+        """
         reasons = sorted({str(r.reason) for r in decision.rejected if r.purpose in rec.purposes})
-        return ",".join(reasons) or "purpose_removed"
+        return ",".join(reasons) or "reclassified"
 
     def _retention(self, purposes: tuple[str, ...]) -> int:
         days = [self.policy.purposes[p].retention_days or 0 for p in purposes if p in self.policy.purposes]

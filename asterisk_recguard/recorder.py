@@ -161,6 +161,33 @@ class Recorder:
             raise RecorderError(str(exc)) from exc
         return True
 
+    def current_file(self, channel: str) -> str | None:
+        """The file of the newest MixMonitor started on the channel (MIXMONITOR_FILENAME)."""
+        try:
+            return self.ami.action(
+                "Getvar", timeout=self.action_timeout, Channel=channel, Variable="MIXMONITOR_FILENAME"
+            ).get("Value") or None
+        except AmiError as exc:
+            raise RecorderError(str(exc)) from exc
+
+    def stop_unidentified(self, channel: str, their_file: Path | None, attempts: int = 4) -> bool:
+        """Stop a MixMonitor whose id recguard does not know.
+
+        StopMixMonitor without an id stops the channel's newest MixMonitor,
+        which is the unauthorized one when it started after recguard's own.
+        Repeats until that file is closed (or nothing is left to stop).
+        """
+        stopped = False
+        for _ in range(attempts):
+            try:
+                self.ami.action("StopMixMonitor", timeout=self.action_timeout, Channel=channel)
+            except AmiError:
+                return stopped
+            stopped = True
+            if their_file is None or wait_closed(their_file, timeout=1.0, absent_grace=0.5):
+                return True
+        return stopped
+
     def _stop_any(self, channel: str) -> None:
         try:
             self.ami.action("StopMixMonitor", timeout=self.action_timeout, Channel=channel)
