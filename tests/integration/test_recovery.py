@@ -1,0 +1,175 @@
+"""The guard keeps being right when it, Asterisk or the connection fails:
+fail closed while down, reconcile after a restart, reconnect by itself."""
+
+from __future__ import annotations
+
+import os
+import sys
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asterisk_recguard.ari import wait_until
+from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.sandbox import Sandbox
+
+from .guardrun import guard_in_process, guard_process, read_log, wait_app_registered
+
+NOTICES = "evidence-v1:complete,quality-consent-v1:complete"
+
+
+@pytest.fixture
+def ledger(sandbox_env: dict[str, str]) -> Iterator[Ledger]:
+    book = Ledger(sandbox_env["RECGUARD_LEDGER"])
+    yield book
+    book.close()
+
+
+def place(callers: CallerSimulator, purpose: str, consent: str) -> SimulatedCall:
+    facts = {"RECGUARD_PURPOSE": purpose, "RECGUARD_NOTICES": NOTICES, "RECGUARD_CONSENT": consent}
+    call = callers.call("recguard-test-guard", "direct", variables=facts)
+    call.wait_answered()
+    assert call.wait_centre_variable("TEST_AFTER_GATE") == "yes"
+    return call
+
+
+def start_guard(sandbox: Sandbox, callers: CallerSimulator) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asterisk_recguard", "run",
+         "--env-file", str(sandbox.env_file)],
+        env={k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert wait_app_registered(callers.client), "recguard run did not register its app"
+    return process
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def test_recguard_down_calls_go_on_unrecorded(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    assert not wait_app_registered(idle.client, timeout=0.5)
+    before = set(sandbox.recordings_dir.iterdir())
+    began = time.monotonic()
+    call = place(idle, "order", "given")
+    waited = time.monotonic() - began
+    assert call.centre_variable("TEST_GATE_STATUS") == "FAILED"
+    assert call.centre_variable("RECGUARD_DECISION") is None
+    assert waited < 3.0  # Stasis() fails at once; nothing waits for the guard
+    call.hangup()
+    call.wait_ended()
+    assert set(sandbox.recordings_dir.iterdir()) == before
+
+
+def test_sigkill_mid_call_and_hangup_while_down_is_finalized_at_next_start(
+    sandbox: Sandbox, idle: CallerSimulator, ledger: Ledger
+) -> None:
+    process = start_guard(sandbox, idle)
+    try:
+        call = place(idle, "order", "refused")
+        recording_id = call.centre_variable("RECGUARD_RECORDING_ID")
+        assert recording_id
+        time.sleep(1.0)
+    finally:
+        kill(process)
+    call.hangup()
+    call.wait_ended()
+    assert ledger.recording(recording_id).status == "recording"  # nobody saw the hangup yet
+    process = start_guard(sandbox, idle)
+    try:
+        assert wait_until(lambda: ledger.recording(recording_id).status == "finalized", 10)
+        rec = ledger.recording(recording_id)
+        assert rec.sha256 and rec.size_bytes > 8000 and rec.deadline is not None
+        assert Path(rec.file_path).exists() and not Path(rec.path).exists()
+        assert ledger.call(rec.call_id).status == "ended"
+        assert [d.trigger for d in ledger.decisions_for_call(rec.call_id)] == ["gate", "reconcile"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+
+
+def test_sigkill_then_restart_consent_withdrawn_after_restart_is_acted_upon(
+    sandbox: Sandbox, idle: CallerSimulator, ledger: Ledger
+) -> None:
+    process = start_guard(sandbox, idle)
+    try:
+        call = place(idle, "general_info,quality", "given")
+        recording_id = call.centre_variable("RECGUARD_RECORDING_ID")
+        assert recording_id
+    finally:
+        kill(process)
+    process = start_guard(sandbox, idle)
+    try:
+        log_path = Path(sandbox.credentials()["RECGUARD_DECISION_LOG"])
+        assert wait_until(lambda: any(e["event"] == "call_resumed" and e.get("recording_id") == recording_id
+                                      for e in read_log(log_path)), 5)
+        time.sleep(0.3)
+        call.press("9")
+        assert wait_until(lambda: ledger.recording(recording_id).status == "deleted", 2)
+        assert ledger.recording(recording_id).deletion_reason == "consent_withdrawn"
+        assert not Path(ledger.recording(recording_id).path).exists()
+        call.hangup()
+        call.wait_ended()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+
+
+def test_sigterm_exits_zero_and_new_calls_fail_closed(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    process = start_guard(sandbox, idle)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(15) == 0
+    assert not wait_app_registered(idle.client, timeout=0.5)
+    call = place(idle, "order", "refused")
+    assert call.centre_variable("TEST_GATE_STATUS") == "FAILED"
+    call.hangup()
+
+
+def test_sighup_reloads_the_policy_and_keeps_the_old_one_when_invalid(
+    sandbox: Sandbox, idle: CallerSimulator, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    shipped = Path(__file__).resolve().parents[2] / "config" / "policy.toml"
+    policy.write_text(shipped.read_text())
+    with guard_process(sandbox.env_file, RECGUARD_POLICY=str(policy)) as process:
+        assert wait_app_registered(idle.client)
+        log_path = Path(sandbox.credentials()["RECGUARD_DECISION_LOG"])
+        seen = len(read_log(log_path))
+        policy.write_text(shipped.read_text().replace('version = "', 'version = "reloaded-', 1))
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: any(e["event"] == "policy_reloaded" for e in read_log(log_path)[seen:]), 5)
+        policy.write_text("this is [not toml")
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: any(e["event"] == "policy_reload_failed" for e in read_log(log_path)[seen:]), 5)
+        call = place(idle, "order", "refused")
+        assert call.centre_variable("RECGUARD_DECISION") == "record"  # the reloaded policy still applies
+        gate = [e for e in read_log(log_path)[seen:] if e["event"] == "decision" and e["trigger"] == "gate"]
+        assert gate[-1]["policy"].split()[-1].startswith("reloaded-")
+        call.hangup()
+        call.wait_ended()
+        time.sleep(0.5)
+
+
+def test_asterisk_restart_guard_reconnects_by_itself(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    with guard_in_process(sandbox.env_file) as daemon:
+        sandbox.cli("core restart now")
+        assert wait_until(lambda: not daemon.events.connected.is_set(), 10)
+        assert daemon.events.wait_connected(30), "the guard did not reconnect to ARI"
+        assert daemon.ami.wait_connected(30), "the guard did not reconnect to AMI"
+        assert wait_app_registered(idle.client, timeout=10)
+        assert idle._stream.wait_connected(30)
+        call = place(idle, "order", "refused")
+        assert call.centre_variable("RECGUARD_DECISION") == "record"
+        call.hangup()
+        call.wait_ended()
+        assert wait_until(lambda: not daemon.guard.calls, 5)
+        daemon.guard.wait_idle()
+        events = [e["event"] for e in read_log(daemon.settings.decision_log)]
+        assert "ari_disconnected" in events and events.count("ari_connected") >= 2
