@@ -261,6 +261,8 @@ class Sandbox:
         credentials = self._render_config(includes)
         for sub in ("run", "log", "lib", "cache", "spool/monitor", "recguard"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        # Recordings are personal data: only their owner may list or read them.
+        self.recordings_dir.chmod(0o700)
         if self.log_file.exists():
             self.log_file.unlink()
 
