@@ -81,6 +81,8 @@ class SandboxInfo:
     state_dir: str
     root: str | None = None
     mounts: list[str] = field(default_factory=list)
+    # Folders made inside the shared root for the bind mount; removed at `down`.
+    created_dirs: list[str] = field(default_factory=list)
     started_at: float = 0.0
     includes: list[str] = field(default_factory=list)
 
@@ -131,6 +133,19 @@ def _mounted_points() -> list[str]:
     with open("/proc/self/mounts", encoding="utf-8") as mounts:
         # Mount points escape spaces as \040; the sandbox paths have none.
         return [line.split()[1] for line in mounts]
+
+
+def _processes_in_root(root: Path) -> list[int]:
+    target = str(root.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "root") == target:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _port_free(port: int) -> bool:
@@ -267,10 +282,11 @@ class Sandbox:
             self.log_file.unlink()
 
         mounts: list[str] = []
+        created: list[str] = []
         root = None
         if mode == "chroot":
             root = self.root_dir
-            mounts = self._mount_into(root)
+            mounts, created = self._mount_into(root)
         self._install_prompts(root)
         console = open(self.state_dir / "log" / "console", "wb")
         try:
@@ -282,7 +298,7 @@ class Sandbox:
                 start_new_session=True,
             )
         except OSError as exc:
-            self._unmount(mounts)
+            self._unmount(mounts, created)
             raise SandboxError(f"could not start Asterisk ({' '.join(runner)}): {exc}")
         finally:
             console.close()
@@ -294,6 +310,7 @@ class Sandbox:
             state_dir=str(self.state_dir),
             root=str(root) if root else None,
             mounts=mounts,
+            created_dirs=created,
             started_at=time.time(),
             includes=[str(Path(p).resolve()) for p in includes],
         )
@@ -330,8 +347,8 @@ class Sandbox:
             if _pid_alive(info.pid):
                 raise SandboxError(f"Asterisk (pid {info.pid}) did not stop; kill it by hand")
         if info.root:
-            self._kill_processes_in_root(Path(info.root))
-        self._unmount(info.mounts)
+            self._kill_own_processes(Path(info.root))
+        self._unmount(info.mounts, info.created_dirs)
         self.info_file.unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
@@ -426,6 +443,10 @@ class Sandbox:
         """Build the cached Debian sid root with Asterisk once; reuse it later."""
         root = self.root_dir
         if (root / "usr/sbin/asterisk").exists():
+            tmp = root / "tmp"
+            if not tmp.is_dir():
+                tmp.mkdir()
+                tmp.chmod(0o1777)
             return root
         if not shutil.which("mmdebstrap"):
             raise SandboxError(
@@ -435,7 +456,9 @@ class Sandbox:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         building = self.cache_dir / "sid-asterisk-root.building"
         if building.exists():
-            self._kill_processes_in_root(building)
+            # Only the builder ever runs in a half-built root.
+            for pid in _processes_in_root(building):
+                os.kill(pid, signal.SIGKILL)
             self._unmount([p for p in _mounted_points() if p.startswith(str(building) + "/")])
             shutil.rmtree(building)
         command = [
@@ -462,52 +485,51 @@ class Sandbox:
         building.rename(root)
         return root
 
-    def _mount_into(self, root: Path) -> list[str]:
+    def _mount_into(self, root: Path) -> tuple[list[str], list[str]]:
         mounts: list[str] = []
+        inner = Path(str(root) + str(self.state_dir))
+        created = [str(p) for p in [inner, *inner.parents] if root in p.parents and not p.exists()]
         try:
             proc = root / "proc"
             subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True, capture_output=True)
             mounts.append(str(proc))
-            inner = Path(str(root) + str(self.state_dir))
             inner.mkdir(parents=True, exist_ok=True)
             subprocess.run(
                 ["mount", "--bind", str(self.state_dir), str(inner)], check=True, capture_output=True
             )
             mounts.append(str(inner))
         except subprocess.CalledProcessError as exc:
-            self._unmount(mounts)
+            self._unmount(mounts, created)
             raise SandboxError(f"could not mount into {root}: {exc.stderr.decode(errors='replace').strip()}")
-        return mounts
+        return mounts, created
 
-    def _unmount(self, mounts: Iterable[str]) -> None:
+    @staticmethod
+    def _unmount(mounts: Iterable[str], created_dirs: Iterable[str] = ()) -> None:
         for point in reversed(list(mounts)):
             while point in _mounted_points():
                 done = subprocess.run(["umount", point], capture_output=True)
                 if done.returncode != 0:
                     subprocess.run(["umount", "-l", point], capture_output=True)
                     break
-            if point.endswith(str(self.state_dir)):
-                self._remove_empty_parents(Path(point))
-
-    def _remove_empty_parents(self, inner: Path) -> None:
-        root = self.root_dir
-        path = inner
-        while path != root and root in path.parents:
+        # Deepest first; a folder another sandbox still uses is not empty and stays.
+        for folder in sorted(created_dirs, key=len, reverse=True):
             try:
-                path.rmdir()
+                Path(folder).rmdir()
             except OSError:
-                break
-            path = path.parent
+                pass
 
-    def _kill_processes_in_root(self, root: Path) -> None:
-        """Anything still running inside the chroot (a stuck CLI, say) is ended."""
-        target = str(root.resolve())
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+    def _kill_own_processes(self, root: Path) -> None:
+        """This sandbox's processes still in the chroot (a stuck CLI, say) are ended.
+
+        The root is shared by every sandbox, so a process counts as ours only
+        when its command line names this sandbox's configuration.
+        """
+        own_config = str(self.etc_dir / "asterisk.conf")
+        for pid in _processes_in_root(root):
             try:
-                if os.readlink(entry / "root") == target:
-                    os.kill(int(entry.name), signal.SIGKILL)
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if own_config.encode() in cmdline:
+                    os.kill(pid, signal.SIGKILL)
             except OSError:
                 continue
 
@@ -516,8 +538,8 @@ class Sandbox:
         info = self.info()
         if info is not None and not _pid_alive(info.pid):
             if info.root:
-                self._kill_processes_in_root(Path(info.root))
-            self._unmount(info.mounts)
+                self._kill_own_processes(Path(info.root))
+            self._unmount(info.mounts, info.created_dirs)
             self.info_file.unlink(missing_ok=True)
 
     @staticmethod
