@@ -1,0 +1,182 @@
+"""The consistency audit: do the recordings directory, the ledger and the
+policy agree?
+
+Checked, each problem one line:
+
+* every file in the recordings directory has a ledger entry (files younger
+  than the orphan grace period may be a recording being written or
+  finalized: they are listed as in progress, not as problems);
+* every recording the ledger has not deleted has its file, and an encrypted
+  one has no clear copy left beside it;
+* every finalized recording is justified by its call's final facts under the
+  current policy (``decide()`` on them includes each of its purposes), and is
+  not kept past its deadline without a legal hold;
+* no recording is stuck half-recorded after its call ended, or half-deleted.
+
+It reads and never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .ledger import Ledger, Recording, format_ts, utcnow
+from .policy import CallFacts, Policy, decide
+from .retention import SETTLE, Clock, DirEntry, scan_directory
+
+# A deadline later than any real one, to list every finalized recording
+# through Ledger.expired().
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    message: str
+    recording_id: str | None = None
+    file: str | None = None
+
+
+@dataclass
+class AuditReport:
+    problems: list[Problem] = field(default_factory=list)
+    in_progress: list[DirEntry] = field(default_factory=list)
+    files_checked: int = 0
+    recordings_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        text = (f"{self.recordings_checked} recordings and {self.files_checked} files "
+                "consistent with the ledger and the policy")
+        if self.in_progress:
+            text += f"; {len(self.in_progress)} file(s) in progress not checked"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "recordings_checked": self.recordings_checked,
+            "files_checked": self.files_checked,
+            "problems": [asdict(p) for p in self.problems],
+            "in_progress": [asdict(e) for e in self.in_progress],
+        }
+
+
+def _live_recordings(ledger: Ledger) -> list[Recording]:
+    """Every recording not deleted, from the ledger's public queries."""
+    seen: dict[str, Recording] = {}
+    for group in (ledger.active_recordings(), ledger.expired(_END_OF_TIME),
+                  ledger.held_recordings(), ledger.pending_deletions()):
+        for rec in group:
+            seen.setdefault(rec.recording_id, rec)
+    return sorted(seen.values(), key=lambda r: (r.started_at, r.recording_id))
+
+
+def _age(now: datetime, then: datetime | None) -> timedelta:
+    return timedelta(0) if then is None else now - then
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
+
+
+def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace: float,
+          purge_interval: float = 3600, clock: Clock = utcnow) -> AuditReport:
+    """Compare the directory, the ledger and the policy; see the module docstring.
+
+    ``purge_interval`` is how late a purge may come: a recording past its
+    deadline by more than that (and not held) is reported as kept too long.
+    """
+    report = AuditReport()
+    scan = scan_directory(ledger, recordings_dir, grace_s=orphan_grace, clock=clock)
+    now = clock()
+    grace = timedelta(seconds=orphan_grace)
+    report.files_checked = scan.files
+    report.in_progress = list(scan.in_progress)
+    for orphan in scan.orphans:
+        report.problems.append(Problem(
+            "orphan", f"orphan file {orphan.path}: no ledger entry, {_hours(timedelta(seconds=orphan.age_s))} "
+            "old (recguard purge --orphans deletes it)", file=orphan.path))
+    for path in scan.irregular:
+        report.problems.append(Problem(
+            "not_a_file", f"{path} in the recordings directory is not a regular file",
+            file=path))
+
+    recordings = _live_recordings(ledger)
+    report.recordings_checked = len(recordings)
+    for rec in recordings:
+        report.problems.extend(_check(ledger, policy, rec, now, grace,
+                                      timedelta(seconds=max(purge_interval, 3600))))
+    return report
+
+
+def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace: timedelta,
+           purge_lag: timedelta) -> Iterable[Problem]:
+    rid = rec.recording_id
+    if rec.status == "deleting":
+        if _age(now, rec.stopped_at) > SETTLE:
+            yield Problem("stuck_deleting",
+                          f"recording {rid} is stuck in 'deleting' ({rec.deletion_reason}): "
+                          "its deletion was interrupted; recguard purge finishes it",
+                          recording_id=rid, file=rec.file_path)
+        return
+
+    call = ledger.call(rec.call_id)
+    if rec.status in ("recording", "stopped"):
+        if call is not None and call.ended_at is not None and _age(now, call.ended_at) > grace:
+            yield Problem("not_finalized",
+                          f"recording {rid} is still '{rec.status}' though its call ended "
+                          f"{_hours(now - call.ended_at)} ago; restarting recguard finalizes it",
+                          recording_id=rid, file=rec.path)
+        elif not Path(rec.path).exists() and _age(now, rec.started_at) > grace:
+            yield Problem("missing_file",
+                          f"recording {rid} ('{rec.status}' since {format_ts(rec.started_at)}) "
+                          f"has no file {rec.path}", recording_id=rid, file=rec.path)
+        return
+
+    # finalized
+    if not Path(rec.file_path).exists():
+        yield Problem("missing_file",
+                      f"finalized recording {rid} has no file {rec.file_path}",
+                      recording_id=rid, file=rec.file_path)
+    if rec.stored_path and Path(rec.path).exists():
+        yield Problem("clear_copy",
+                      f"encrypted recording {rid} still has its clear file {rec.path}",
+                      recording_id=rid, file=rec.path)
+    if rec.deadline is not None and not rec.held and now - rec.deadline > purge_lag:
+        yield Problem("overdue",
+                      f"recording {rid} is kept {_hours(now - rec.deadline)} past its deadline "
+                      f"{format_ts(rec.deadline)} without a legal hold; run recguard purge",
+                      recording_id=rid, file=rec.file_path)
+    yield from _justification(rec, call, policy)
+
+
+def _justification(rec: Recording, call: Any, policy: Policy) -> Iterable[Problem]:
+    rid = rec.recording_id
+    if call is None:
+        yield Problem("unjustified", f"recording {rid} belongs to call {rec.call_id}, "
+                      "which is not in the ledger", recording_id=rid)
+        return
+    try:
+        decision = decide(CallFacts.from_dict(call.last_facts), policy)
+    except (TypeError, ValueError) as exc:
+        yield Problem("unjustified", f"recording {rid}: the final facts of call {rec.call_id} "
+                      f"cannot be read ({exc})", recording_id=rid)
+        return
+    missing = sorted(set(rec.purposes) - set(decision.purposes))
+    if missing:
+        why = ", ".join(f"{r.purpose}: {r.reason}" for r in decision.rejected
+                        if r.purpose in missing) or "not declared in the final facts"
+        held = " (under legal hold)" if rec.held else ""
+        yield Problem("unjustified",
+                      f"recording {rid}{held} is kept for {','.join(missing)}, which the final "
+                      f"facts of call {rec.call_id} do not justify under policy "
+                      f"{policy.label} ({why})", recording_id=rid)

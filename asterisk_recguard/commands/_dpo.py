@@ -1,0 +1,121 @@
+"""What the record-keeping commands (purge, hold, release, subject, export,
+access-log, audit) share: settings, the ledger and the decision log opened
+the same way as by ``recguard run``, argument types, and time formatting."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..decisionlog import DecisionLog
+from ..errors import UserError
+from ..ledger import Ledger
+from ..settings import Settings, load_settings
+
+CONFIG_NOTE = """\
+Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
+(see config/recguard.env.example), as for `recguard run`."""
+
+
+def add_env_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-file", type=Path, metavar="PATH",
+                        help="env file with the RECGUARD_* settings")
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def one_line_errors(func: Command) -> Command:
+    """An operating-system or SQLite error (a log or directory recguard may
+    not write, a full disk) as one line and exit status 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            hint = ("; run recguard as the user `recguard run` runs as (it owns the ledger, "
+                    "the decision log and the recordings)"
+                    if isinstance(exc, PermissionError) else "")
+            raise UserError(f"{exc.strerror or exc}{where}{hint}") from None
+        except sqlite3.Error as exc:
+            raise UserError(f"the ledger failed: {exc}") from None
+
+    return wrapper
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    loaded = load_settings(args.env_file)
+    for warning in loaded.warnings:
+        print(f"recguard: warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The existing ledger. Never a new, empty one: against an empty ledger
+    every recording would look like an orphan."""
+    if not settings.ledger.exists():
+        raise UserError(
+            f"ledger {settings.ledger} does not exist; check RECGUARD_LEDGER "
+            "(`recguard run` creates it when it first starts)"
+        )
+    return Ledger(settings.ledger)
+
+
+def open_log(settings: Settings) -> DecisionLog:
+    return DecisionLog(settings.decision_log)
+
+
+def timestamp(text: str) -> datetime:
+    """An ISO 8601 date or date and time; without a zone it is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; write e.g. 2026-11-28 or 2026-11-28T10:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def reason(text: str) -> str:
+    """A --reason: free text, but not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be blank: say why, it goes to the access log")
+    return text.strip()
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def read_caller(value: str) -> str:
+    """--caller NUMBER, or ``-`` to read it from standard input (so that it
+    stays out of the shell history and the process list)."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise UserError("--caller -: no number on standard input")
+    return line.strip()
+
+
+def when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def day(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d")

@@ -1,0 +1,60 @@
+"""``recguard audit``: check that the recordings directory, the ledger and
+the policy agree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..audit import audit
+from ..policy import load_policy
+from . import _dpo
+
+HELP = f"""\
+Checks, reading only:
+  - every file in the recordings directory has a ledger entry (files younger
+    than RECGUARD_ORPHAN_GRACE seconds may be a recording being written or
+    finalized: they are listed as in progress);
+  - every recording not deleted has its file, and an encrypted one no clear copy;
+  - every finalized recording is justified by its call's final facts under
+    the current policy, and none is kept past its deadline without a legal hold;
+  - no recording is stuck half-recorded after its call ended, or half-deleted.
+
+{_dpo.CONFIG_NOTE}
+
+examples:
+  recguard audit
+  recguard audit --json | jq '.problems[]'
+
+exit status: 0 and one OK line when consistent; 1 and one line per problem
+when not; 2 on a configuration error.
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit", help="check that recordings, ledger and policy agree",
+        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="the report as one JSON object")
+    _dpo.add_env_file(parser)
+    parser.set_defaults(func=_dpo.one_line_errors(run))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _dpo.settings(args)
+    policy = load_policy(settings.policy)
+    with _dpo.open_ledger(settings) as ledger:
+        report = audit(ledger, policy, settings.recordings_dir,
+                       orphan_grace=settings.orphan_grace,
+                       purge_interval=settings.purge_interval)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+        return 0 if report.ok else 1
+    if report.ok:
+        print(f"OK: {report.summary()}")
+    for problem in report.problems:
+        print(problem.message)
+    for entry in report.in_progress:
+        print(f"in progress: {entry.path} ({entry.age_s:.0f} s old, no ledger entry yet)")
+    return 0 if report.ok else 1

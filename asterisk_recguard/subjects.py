@@ -1,0 +1,400 @@
+"""Data-subject requests and exports: find a caller's recordings, hand them
+over decrypted with a manifest, or erase them; export one recording.
+
+A caller is identified only by the keyed hash of their number
+(:func:`callerid.hash_caller`), so every spelling of the same number
+(``+386 40 123 456``, ``0038640123456``, ``040 123 456`` with default country
+code 386) finds the same recordings, and the number itself is neither stored
+nor logged, nor put in the manifest: the access log records the hash.
+
+Exports are all or nothing. Each recording is decrypted (or, unencrypted,
+copied) into the export directory and its SHA-256 compared with the one the
+ledger took at finalization; if any recording fails (its ciphertext does not
+authenticate, its file is missing or is not the recording finalized), every
+file already written is removed and the export fails naming each failure.
+The directory is then either a complete, verified export with its
+``manifest.json``, or nothing. Failed attempts are logged too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .callerid import hash_caller
+from .decisionlog import DecisionLog
+from .errors import UserError
+from .ledger import Ledger, Recording, format_ts, utcnow
+from .retention import (
+    ERASURE_REQUEST,
+    Clock,
+    Deletion,
+    delete_recording,
+    require_reason,
+)
+from .vault import Keyring, VaultError, decrypt_file
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "recguard-export-1"
+FIND_DEFAULT_REASON = "data-subject look-up (no reason given)"
+REQUEST_SUBJECT = "data_subject"
+REQUEST_RECORDING = "recording"
+
+
+class ExportFailed(UserError):
+    """Nothing was exported; the message lists every recording that failed and why."""
+
+    def __init__(self, message: str, failures: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message, exit_code=1)
+        self.failures = list(failures)
+
+
+def subject_hash(raw: str, secret: str, default_country_code: str) -> str:
+    """The keyed hash of a caller number in any spelling, or UserError.
+
+    Error messages never repeat the number.
+    """
+    try:
+        hashed = hash_caller(raw, secret, default_country_code)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if hashed is None:
+        raise UserError(
+            "--caller is not a usable phone number: give digits, optionally with a leading "
+            "+ or 00 and spaces, -, ., /, ( ) between them (the number is not repeated here)"
+        )
+    return hashed
+
+
+# --- find ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectRecording:
+    recording: Recording
+    call_started_at: datetime | None
+
+
+def _call_date(ledger: Ledger, rec: Recording) -> datetime | None:
+    call = ledger.call(rec.call_id)
+    return call.started_at if call else None
+
+
+def find(ledger: Ledger, log: DecisionLog, caller_hash: str, *, actor: str,
+         reason: str | None = None, clock: Clock = utcnow) -> list[SubjectRecording]:
+    """The caller's recordings, deleted ones included (they show when and why).
+
+    A look-up reveals personal data (that this person called, when, why), so it
+    is logged in the access log like an export, with the hash, never the number.
+    """
+    found = [SubjectRecording(rec, _call_date(ledger, rec))
+             for rec in ledger.recordings_by_caller_hash(caller_hash, include_deleted=True)]
+    why = reason.strip() if reason and reason.strip() else FIND_DEFAULT_REASON
+    ids = [item.recording.recording_id for item in found]
+    ledger.log_access(actor=actor, action="access", reason=why,
+                      detail={"request": "subject_find", "caller_hash": caller_hash,
+                              "recordings": ids},
+                      at=clock())
+    log.emit("access", request="subject_find", caller_hash=caller_hash, actor=actor,
+             reason=why, recordings=ids)
+    return found
+
+
+# --- export --------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    manifest: Path | None
+    files: list[Path] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _prepare_directory(directory: Path) -> bool:
+    """Make ``directory`` private (0700) and check that it is empty; True if created."""
+    if directory.exists() or directory.is_symlink():
+        if not directory.is_dir() or directory.is_symlink():
+            raise UserError(f"--to {directory} exists and is not a directory")
+        if any(directory.iterdir()):
+            raise UserError(
+                f"--to {directory} is not empty; give a new directory so that the export "
+                "and its manifest stand alone"
+            )
+        os.chmod(directory, 0o700)
+        return False
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700)
+    except OSError as exc:
+        raise UserError(f"cannot create --to {directory}: {exc.strerror}") from None
+    os.chmod(directory, 0o700)  # the umask may have narrowed it, never widened
+    return True
+
+
+def _copy_verified(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy an unencrypted recording; dst appears (mode 0600) only when complete."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fin:
+            for block in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return digest.hexdigest(), size
+
+
+def _export_one(rec: Recording, out: Path, keyring: Callable[[], Keyring]) -> str | None:
+    """Write the recording's audio to ``out``; the reason it failed, or None."""
+    src = Path(rec.file_path)
+    if not src.exists():
+        return f"its file {src} is missing"
+    try:
+        if rec.key_id:
+            result = decrypt_file(src, out, keyring())
+            digest, size = result.sha256, result.size
+        else:
+            digest, size = _copy_verified(src, out)
+    except VaultError as exc:  # IntegrityError included: authentication failed
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read {src}: {exc.strerror}"
+    if digest != rec.sha256:
+        out.unlink(missing_ok=True)
+        return (f"{src} is not the recording that was finalized: its audio has SHA-256 "
+                f"{digest[:16]}..., the ledger recorded {str(rec.sha256)[:16]}...")
+    if rec.size_bytes is not None and size != rec.size_bytes:
+        out.unlink(missing_ok=True)
+        return f"{src} decrypts to {size} bytes, the ledger recorded {rec.size_bytes}"
+    return None
+
+
+def _manifest_entry(ledger: Ledger, rec: Recording) -> dict[str, Any]:
+    return {
+        "recording_id": rec.recording_id,
+        "file": f"{rec.recording_id}.wav",
+        "call_id": rec.call_id,
+        "call_date": _call_date(ledger, rec),
+        "recording_started_at": rec.started_at,
+        "recording_stopped_at": rec.stopped_at,
+        "purposes": list(rec.purposes),
+        "bases": dict(rec.bases),
+        "deadline": rec.deadline,
+        "held": rec.held,
+        "sha256": rec.sha256,
+        "size_bytes": rec.size_bytes,
+        "duration_s": rec.duration_s,
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_ts(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _undo(written: Sequence[Path], directory: Path, created: bool) -> None:
+    for path in written:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if created:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Recording],
+                      directory: Path, *, reason: str, actor: str,
+                      keyring: Callable[[], Keyring], request: str,
+                      caller_hash: str | None = None, clock: Clock = utcnow) -> ExportResult:
+    """Export ``recordings`` decrypted into ``directory`` with a manifest, all or nothing.
+
+    ``keyring`` is called once, and only if a recording is encrypted. Raises
+    ExportFailed (nothing left behind) when any recording cannot be exported.
+    """
+    why = require_reason(reason, "an export")
+    not_ready = [(rec.recording_id, _not_exportable(rec))
+                 for rec in recordings if rec.status != "finalized"]
+    if not_ready:
+        log.emit("export_failed", actor=actor, reason=why, request=request,
+                 caller_hash=caller_hash, failures=[dict(recording_id=r, error=e)
+                                                    for r, e in not_ready])
+        raise ExportFailed(_failure_message(not_ready, nothing_written=True), not_ready)
+    result = ExportResult(directory=directory, manifest=None)
+    if not recordings:
+        # Nothing to hand over, but the request was answered: that is on record too.
+        detail: dict[str, Any] = {"request": request, "outcome": "nothing_found"}
+        if caller_hash:
+            detail["caller_hash"] = caller_hash
+        ledger.log_access(actor=actor, action="export", reason=why, detail=detail, at=clock())
+        log.emit("export", actor=actor, reason=why, request=request, caller_hash=caller_hash,
+                 recordings=[])
+        return result
+
+    loaded: list[Keyring] = []
+
+    def cached_keyring() -> Keyring:
+        if not loaded:
+            loaded.append(keyring())
+        return loaded[0]
+
+    if any(rec.key_id for rec in recordings):
+        cached_keyring()  # a missing key file is reported before a directory is made
+    created = _prepare_directory(directory)
+    written: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    try:
+        for rec in recordings:
+            out = directory / f"{rec.recording_id}.wav"
+            error = _export_one(rec, out, cached_keyring)
+            if error:
+                failures.append((rec.recording_id, error))
+            else:
+                written.append(out)
+        if failures:
+            raise ExportFailed(_failure_message(failures, nothing_written=True), failures)
+        entries = [_manifest_entry(ledger, rec) for rec in recordings]
+        exported_at = clock()
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "exported_at": exported_at,
+            "exported_by": actor,
+            "reason": why,
+            "request": request,
+            "tool": f"recguard {__version__}",
+            "recordings": entries,
+        }
+        manifest_path = directory / MANIFEST
+        _write_private(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False,
+                                                 default=_json_value) + "\n")
+        written.append(manifest_path)
+        for rec in recordings:
+            detail = {"request": request, "to": str(directory), "sha256": rec.sha256}
+            if caller_hash:
+                detail["caller_hash"] = caller_hash
+            ledger.log_access(actor=actor, action="export", reason=why,
+                              recording_id=rec.recording_id, call_id=rec.call_id,
+                              detail=detail, at=exported_at)
+            log.emit("export", call_id=rec.call_id, recording_id=rec.recording_id, actor=actor,
+                     reason=why, request=request, caller_hash=caller_hash, to=str(directory),
+                     sha256=rec.sha256)
+    except ExportFailed:
+        _undo(written, directory, created)
+        for recording_id, error in failures:
+            rec_call = next((r.call_id for r in recordings if r.recording_id == recording_id), None)
+            # An attempt that produced nothing is still an attempt to read personal data.
+            ledger.log_access(actor=actor, action="export", reason=why,
+                              recording_id=recording_id, call_id=rec_call,
+                              detail={"request": request, "outcome": "failed", "error": error},
+                              at=clock())
+            log.emit("export_failed", call_id=rec_call, recording_id=recording_id, actor=actor,
+                     reason=why, request=request, caller_hash=caller_hash, error=error)
+        raise
+    except BaseException:
+        _undo(written, directory, created)
+        raise
+    result.manifest = manifest_path
+    result.files = written[:-1]
+    result.entries = entries
+    return result
+
+
+def _not_exportable(rec: Recording) -> str:
+    if rec.status in ("recording", "stopped"):
+        return (f"it is still {rec.status} (the call is being recorded or finalized); "
+                "try again after it ends")
+    if rec.status == "deleted":
+        return f"it was deleted on {_ts(rec.deleted_at)} ({rec.deletion_reason})"
+    return f"it is being deleted ({rec.deletion_reason})"
+
+
+def _failure_message(failures: Sequence[tuple[str, str]], *, nothing_written: bool) -> str:
+    head = (f"export refused: {len(failures)} recording(s) cannot be exported"
+            + ("; nothing was written" if nothing_written else ""))
+    return "\n".join([head, *(f"  {rid}: {error}" for rid, error in failures)])
+
+
+# --- erase ----------------------------------------------------------------------------
+
+
+@dataclass
+class EraseReport:
+    deleted: list[Deletion] = field(default_factory=list)
+    refused: list[tuple[Recording, str]] = field(default_factory=list)
+
+
+def erase(ledger: Ledger, log: DecisionLog, caller_hash: str, *, reason: str, actor: str,
+          clock: Clock = utcnow) -> EraseReport:
+    """Delete the caller's recordings, irreversibly, except those under legal
+    hold or still being recorded, which are refused and named.
+
+    The ledger keeps the calls' decisions (with the hash, never the number):
+    they are the accountability record of what was recorded and why.
+    """
+    why = require_reason(reason, "an erasure")
+    report = EraseReport()
+    for rec in ledger.recordings_by_caller_hash(caller_hash):
+        if rec.held:
+            report.refused.append((rec, f"under legal hold since {_ts(rec.held_at)} by "
+                                        f"{rec.held_by}: {rec.hold_reason}"))
+        elif rec.status in ("recording", "stopped"):
+            report.refused.append((rec, "the call is still being recorded or finalized; "
+                                        "run the erasure again after it ends"))
+        else:
+            report.deleted.append(delete_recording(
+                ledger, log, rec, reason=ERASURE_REQUEST, actor=actor, clock=clock,
+                request_reason=why, caller_hash=caller_hash))
+            ledger.log_access(actor=actor, action="erase", reason=why,
+                              recording_id=rec.recording_id, call_id=rec.call_id,
+                              detail={"caller_hash": caller_hash, "outcome": "deleted"},
+                              at=clock())
+    for rec, refusal in report.refused:
+        ledger.log_access(actor=actor, action="erase", reason=why, recording_id=rec.recording_id,
+                          call_id=rec.call_id,
+                          detail={"caller_hash": caller_hash, "outcome": "refused",
+                                  "why": refusal},
+                          at=clock())
+    if not report.deleted and not report.refused:
+        ledger.log_access(actor=actor, action="erase", reason=why,
+                          detail={"caller_hash": caller_hash, "outcome": "nothing_found"},
+                          at=clock())
+    log.emit("erase", caller_hash=caller_hash, actor=actor, reason=why,
+             deleted=[d.recording_id for d in report.deleted],
+             refused=[rec.recording_id for rec, _ in report.refused],
+             level="warning" if report.refused else "info")
+    return report
+
+
+def _ts(value: datetime | None) -> str:
+    return "?" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")

@@ -1,0 +1,308 @@
+"""Data-subject requests and exports: every spelling of a number finds the
+same recordings, which export decrypted and verified with a manifest; a
+tampered one fails loudly leaving nothing behind; both keys work after a
+rotation; erasure spares held recordings and says so; no clear number is
+ever stored or logged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import wave
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from asterisk_recguard import vault
+from asterisk_recguard.callerid import hash_caller
+from asterisk_recguard.errors import UserError
+from asterisk_recguard.subjects import (
+    MANIFEST,
+    REQUEST_RECORDING,
+    REQUEST_SUBJECT,
+    ExportFailed,
+    erase,
+    export_recordings,
+    find,
+    subject_hash,
+)
+
+from .recfixtures import NUMBER, SECRET, T0, World, make_world
+
+ACTOR = "alice"
+DEADLINE = T0 + timedelta(days=1095)
+SPELLINGS = ["+386 40 123 456", "0038640123456", "040 123 456", "+386 (0)40 123-456"]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path)
+    try:
+        yield w
+    finally:
+        w.ledger.close()
+        w.log.close()
+
+
+def export(world: World, recordings, to: Path, reason: str = "DSAR-17", **kw):
+    return export_recordings(world.ledger, world.log, recordings, to, reason=reason, actor=ACTOR,
+                             keyring=lambda: world.keyring, request=kw.pop("request", REQUEST_SUBJECT),
+                             **kw)
+
+
+def caller_hash() -> str:
+    return subject_hash(NUMBER, SECRET, "386")
+
+
+# --- find -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_every_spelling_finds_the_same_recordings(world: World, spelling: str) -> None:
+    mine = [world.add(deadline=DEADLINE, seed=i) for i in range(2)]
+    world.add(deadline=DEADLINE, caller="+386 41 999 888", seed=7)  # someone else
+    found = find(world.ledger, world.log, subject_hash(spelling, SECRET, "386"), actor=ACTOR)
+    assert sorted(f.recording.recording_id for f in found) == sorted(r.recording_id for r in mine)
+    assert all(f.call_started_at == T0 - timedelta(minutes=3) for f in found)
+
+
+def test_find_is_logged_with_the_hash_and_shows_deleted_ones(world: World) -> None:
+    rec = world.add(deadline=DEADLINE)
+    gone = world.add(deadline=DEADLINE, seed=2)
+    world.ledger.mark_deleting(gone.recording_id, reason="retention_expired")
+    world.ledger.mark_deleted(gone.recording_id)
+    found = find(world.ledger, world.log, caller_hash(), actor=ACTOR, reason="DSAR-17")
+    assert {f.recording.recording_id: f.recording.status for f in found} == {
+        rec.recording_id: "finalized", gone.recording_id: "deleted"}
+    (entry,) = world.ledger.access_log()
+    assert (entry.action, entry.actor, entry.reason) == ("access", ACTOR, "DSAR-17")
+    assert entry.detail["caller_hash"] == caller_hash()
+    assert world.events("access")[0]["caller_hash"] == caller_hash()
+
+
+def test_find_without_a_reason_is_still_logged(world: World) -> None:
+    find(world.ledger, world.log, caller_hash(), actor=ACTOR)
+    assert world.ledger.access_log()[0].reason.startswith("data-subject look-up")
+
+
+def test_an_unusable_number_is_refused_without_repeating_it() -> None:
+    with pytest.raises(UserError) as info:
+        subject_hash("anonymous 040 123", SECRET, "386")
+    assert "040" not in str(info.value) and "anonymous" not in str(info.value)
+
+
+def test_no_clear_number_is_stored_or_logged(world: World, tmp_path: Path) -> None:
+    world.add(deadline=DEADLINE)
+    for spelling in SPELLINGS:
+        find(world.ledger, world.log, subject_hash(spelling, SECRET, "386"), actor=ACTOR)
+    export(world, world.ledger.recordings_by_caller_hash(caller_hash()), tmp_path / "out")
+    erase(world.ledger, world.log, caller_hash(), reason="erasure request", actor=ACTOR)
+    world.ledger.close()
+    stored = b"".join(p.read_bytes() for p in world.root.rglob("*") if p.is_file()
+                      and p.suffix not in (".wav", ".rgv"))
+    for needle in ("38640123456", "40123456", "40 123 456", "123 456"):
+        assert needle.encode() not in stored
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def test_export_decrypts_verifies_and_writes_a_manifest(world: World, tmp_path: Path) -> None:
+    recs = [world.add(deadline=DEADLINE, seed=i) for i in range(2)]
+    to = tmp_path / "dsar" / "17"
+    result = export(world, recs, to, caller_hash=caller_hash())
+
+    assert stat.S_IMODE(to.stat().st_mode) == 0o700
+    assert sorted(p.name for p in to.iterdir()) == sorted(
+        [MANIFEST] + [f"{r.recording_id}.wav" for r in recs])
+    for rec in recs:
+        out = to / f"{rec.recording_id}.wav"
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == rec.sha256
+        with wave.open(str(out)) as audio:
+            assert audio.getframerate() == 8000 and audio.getnframes() == 4000
+    assert stat.S_IMODE((to / MANIFEST).stat().st_mode) == 0o600
+
+    manifest = json.loads((to / MANIFEST).read_text())
+    assert manifest["exported_by"] == ACTOR and manifest["reason"] == "DSAR-17"
+    assert manifest["request"] == REQUEST_SUBJECT
+    assert [e["recording_id"] for e in manifest["recordings"]] == [r.recording_id for r in recs]
+    entry = manifest["recordings"][0]
+    assert entry["purposes"] == ["order"] and entry["bases"] == {"order": "evidence"}
+    assert entry["sha256"] == recs[0].sha256 and entry["size_bytes"] == recs[0].size_bytes
+    assert entry["deadline"] == "2028-01-10T10:00:00.000000Z"
+    assert entry["call_date"] == "2025-01-10T09:57:00.000000Z"
+    assert entry["duration_s"] == 0.5
+    text = (to / MANIFEST).read_text()
+    assert "caller_hash" not in text and caller_hash() not in text
+
+    exports = [e for e in world.ledger.access_log() if e.action == "export"]
+    assert sorted(e.recording_id for e in exports) == sorted(r.recording_id for r in recs)
+    assert all(e.actor == ACTOR and e.reason == "DSAR-17" for e in exports)
+    assert exports[0].detail["caller_hash"] == caller_hash()
+    assert len(world.events("export")) == 2
+    assert result.files == [to / f"{r.recording_id}.wav" for r in recs]
+
+
+def test_unencrypted_recording_exports_as_a_verified_copy(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE, encrypted=False)
+    export_recordings(world.ledger, world.log, [rec], tmp_path / "out", reason="review",
+                      actor=ACTOR, keyring=lambda: pytest.fail("no key is needed"),
+                      request=REQUEST_RECORDING)
+    out = tmp_path / "out" / f"{rec.recording_id}.wav"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == rec.sha256
+    assert Path(rec.path).exists()  # the recording itself stays
+
+
+def test_tampered_ciphertext_fails_loudly_and_leaves_nothing(world: World, tmp_path: Path) -> None:
+    good = world.add(deadline=DEADLINE, seed=1)
+    bad = world.add(deadline=DEADLINE, seed=2)
+    data = bytearray(Path(bad.stored_path).read_bytes())
+    data[-30] ^= 0x01
+    Path(bad.stored_path).write_bytes(bytes(data))
+
+    to = tmp_path / "out"
+    with pytest.raises(ExportFailed) as info:
+        export(world, [good, bad], to)
+    assert info.value.exit_code == 1
+    assert bad.recording_id in str(info.value) and "authentication failed" in str(info.value)
+    assert good.recording_id not in str(info.value)
+    assert not to.exists()  # nothing, not even the good one: the export is all or nothing
+    assert list(tmp_path.glob("**/*.part")) == []
+
+    failed = [e for e in world.ledger.access_log() if e.action == "export"]
+    assert [(e.recording_id, e.detail["outcome"]) for e in failed] == [(bad.recording_id, "failed")]
+    assert world.events("export_failed")[0]["level"] == "error"
+    assert world.events("export") == []
+
+
+def test_a_valid_ciphertext_of_another_recording_is_caught(world: World, tmp_path: Path) -> None:
+    a = world.add(deadline=DEADLINE, seed=1)
+    b = world.add(deadline=DEADLINE, seed=2)
+    Path(a.stored_path).write_bytes(Path(b.stored_path).read_bytes())  # swapped in
+    with pytest.raises(ExportFailed, match="not the recording that was finalized"):
+        export(world, [a], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_file_fails_the_export(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    Path(rec.stored_path).unlink()
+    with pytest.raises(ExportFailed, match="missing"):
+        export(world, [rec], tmp_path / "out")
+
+
+def test_export_needs_a_reason(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    for blank in ("", "  "):
+        with pytest.raises(UserError, match="reason") as info:
+            export(world, [rec], tmp_path / "out", reason=blank)
+        assert info.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+    assert world.ledger.access_log() == []
+
+
+def test_export_into_a_non_empty_directory_is_refused(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    to = tmp_path / "out"
+    to.mkdir()
+    (to / "other.txt").write_text("x")
+    with pytest.raises(UserError, match="not empty"):
+        export(world, [rec], to)
+    assert sorted(p.name for p in to.iterdir()) == ["other.txt"]
+
+
+def test_an_existing_empty_directory_is_made_private(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    to = tmp_path / "out"
+    to.mkdir(mode=0o755)
+    export(world, [rec], to)
+    assert stat.S_IMODE(to.stat().st_mode) == 0o700
+
+
+def test_a_recording_still_being_made_is_not_exported(world: World, tmp_path: Path) -> None:
+    done = world.add(deadline=DEADLINE, seed=1)
+    live = world.add(deadline=DEADLINE, seed=2, finalize=False)
+    with pytest.raises(ExportFailed, match="still recording"):
+        export(world, [done, live], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_after_key_rotation_old_and_new_recordings_export(world: World, tmp_path: Path) -> None:
+    old = world.add(deadline=DEADLINE, seed=1)
+    new_key = vault.rotate(world.key_file)
+    new = world.add(deadline=DEADLINE, seed=2)
+    assert old.key_id != new.key_id == new_key
+    assert world.keyring.active_key_id == new_key
+
+    export(world, [old, new], tmp_path / "out")
+    for rec in (old, new):
+        data = (tmp_path / "out" / f"{rec.recording_id}.wav").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == rec.sha256
+
+
+def test_nothing_to_export_is_still_logged(world: World, tmp_path: Path) -> None:
+    result = export(world, [], tmp_path / "out", caller_hash=caller_hash())
+    assert result.files == [] and not (tmp_path / "out").exists()
+    (entry,) = world.ledger.access_log()
+    assert entry.action == "export" and entry.detail["outcome"] == "nothing_found"
+
+
+# --- erase -----------------------------------------------------------------------------------
+
+
+def test_erase_deletes_all_but_held_ones_and_names_those(world: World) -> None:
+    a = world.add(deadline=DEADLINE, seed=1)
+    b = world.add(deadline=DEADLINE, seed=2)
+    held = world.add(deadline=DEADLINE, seed=3)
+    other = world.add(deadline=DEADLINE, caller="+386 41 999 888", seed=4)
+    world.ledger.set_hold(held.recording_id, reason="court case P 1/2026", actor="bob")
+
+    report = erase(world.ledger, world.log, subject_hash("040 123 456", SECRET, "386"),
+                   reason="erasure request DSAR-18", actor=ACTOR)
+    assert {d.recording_id for d in report.deleted} == {a.recording_id, b.recording_id}
+    assert [(r.recording_id, "court case P 1/2026" in why) for r, why in report.refused] == [
+        (held.recording_id, True)]
+    for rec in (a, b):
+        after = world.ledger.recording(rec.recording_id)
+        assert (after.status, after.deletion_reason, after.deleted_by) == (
+            "deleted", "erasure_request", ACTOR)
+        assert not Path(rec.stored_path).exists()
+    assert Path(held.stored_path).exists() and Path(other.stored_path).exists()
+
+    entries = [(e.action, e.recording_id, e.detail["outcome"]) for e in world.ledger.access_log()]
+    assert sorted(entries) == sorted([("erase", a.recording_id, "deleted"),
+                                      ("erase", b.recording_id, "deleted"),
+                                      ("erase", held.recording_id, "refused")])
+    (summary,) = world.events("erase")
+    assert summary["refused"] == [held.recording_id] and summary["level"] == "warning"
+    reasons = {e["recording_id"]: e["reason"] for e in world.events("recording_deleted")}
+    assert reasons == {a.recording_id: "erasure_request", b.recording_id: "erasure_request"}
+
+
+def test_erase_needs_a_reason(world: World) -> None:
+    rec = world.add(deadline=DEADLINE)
+    with pytest.raises(UserError, match="reason"):
+        erase(world.ledger, world.log, caller_hash(), reason=" ", actor=ACTOR)
+    assert world.ledger.recording(rec.recording_id).status == "finalized"
+
+
+def test_erase_refuses_a_recording_still_being_made(world: World) -> None:
+    live = world.add(deadline=DEADLINE, finalize=False)
+    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR", actor=ACTOR)
+    assert report.deleted == [] and report.refused[0][0].recording_id == live.recording_id
+    assert Path(live.path).exists()
+
+
+def test_erase_with_nothing_found_is_logged(world: World) -> None:
+    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR-19", actor=ACTOR)
+    assert report.deleted == [] and report.refused == []
+    (entry,) = world.ledger.access_log()
+    assert entry.detail == {"caller_hash": caller_hash(), "outcome": "nothing_found"}
+
+
+def test_hash_matches_the_guard(world: World) -> None:
+    assert caller_hash() == hash_caller("+38640123456", SECRET, "386")
