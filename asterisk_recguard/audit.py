@@ -84,7 +84,10 @@ def _age(now: datetime, then: datetime | None) -> timedelta:
 
 
 def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
+    seconds = delta.total_seconds()
+    if seconds < 3600:
+        return f"{seconds:.0f} s"
+    hours = seconds / 3600
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 

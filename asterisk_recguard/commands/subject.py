@@ -143,15 +143,14 @@ def run_find(args: argparse.Namespace) -> int:
         print(f"no recordings for this caller (caller hash {caller_hash[:12]}...)")
         return 0
     print(f"{len(found)} recording(s) for this caller (caller hash {caller_hash[:12]}...):")
-    header = f"{'RECORDING':<32}  {'CALL DATE':<20}  {'PURPOSES':<18}  {'STATUS':<36}  " \
-             f"{'DEADLINE':<10}  HELD"
-    print(header)
-    for item in found:
-        rec = item.recording
-        held = f"held: {rec.hold_reason}" if rec.held else "-"
-        print(f"{rec.recording_id:<32}  {_dpo.when(item.call_started_at):<20}  "
-              f"{','.join(rec.purposes):<18}  {_status(item):<36}  {_dpo.day(rec.deadline):<10}  "
-              f"{held}")
+    rows = [("RECORDING", "CALL DATE", "PURPOSES", "STATUS", "DEADLINE", "HELD")]
+    rows += [(item.recording.recording_id, _dpo.when(item.call_started_at),
+              ",".join(item.recording.purposes), _status(item), _dpo.day(item.recording.deadline),
+              f"held: {item.recording.hold_reason}" if item.recording.held else "-")
+             for item in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]))
     return 0
 
 
