@@ -38,7 +38,7 @@ $(VENV)/.installed: $(VENV)/bin/activate setup.cfg pyproject.toml
 venv: $(VENV)/.installed
 
 demo: system-deps venv
-	$(PY) -m asterisk_recguard.demo
+	$(RECGUARD) demo
 
 test: system-deps venv
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests

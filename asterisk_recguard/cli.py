@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "keys",
     "prompts",
     "sandbox",
+    "demo",
 )
 
 EPILOG = """\
