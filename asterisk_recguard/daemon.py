@@ -21,9 +21,10 @@ from .ari import AriClient, EventStream
 from .decisionlog import DecisionLog
 from .errors import UserError
 from .guard import Guard
-from .ledger import Ledger
+from .ledger import Ledger, utcnow
 from .policy import load_policy
 from .recorder import Recorder
+from .retention import current_actor, purge
 from .settings import Settings, load_settings
 from .vault import Keyring
 
@@ -87,8 +88,23 @@ class Daemon:
         self.ami.wait_connected(connect_timeout)
         self.events.start()
         self.events.wait_connected(connect_timeout)
+        if self.settings.purge_interval > 0:
+            threading.Thread(target=self._purge_loop, name="purge", daemon=True).start()
+
+    def _purge_loop(self) -> None:
+        """Recordings past their deadline go on a schedule, not only when someone remembers."""
+        actor = f"recguard run ({current_actor()})"
+        while True:
+            try:
+                purge(self.ledger, self.decision_log, utcnow(), actor)
+            except Exception as exc:  # a failed run is retried at the next interval
+                log.exception("scheduled purge failed")
+                self.decision_log.emit("purge_failed", error=f"{type(exc).__name__}: {exc}")
+            if self._stop.wait(self.settings.purge_interval):
+                return
 
     def stop(self) -> None:
+        self._stop.set()
         self.events.stop()
         self.guard.shutdown()
         self.ami.stop()

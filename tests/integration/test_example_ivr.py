@@ -7,6 +7,9 @@ test then checks its own call in the ledger, the decision log and the spool.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import wave
 from collections.abc import Iterator
@@ -181,3 +184,12 @@ def test_every_decision_is_in_the_ledger_and_the_log_and_the_spool_holds_only_ke
             if rec.status == "finalized":
                 kept.add(Path(rec.file_path))
     assert ivr.new_files == kept
+
+
+def test_recguard_audit_finds_the_ledger_and_the_spool_consistent(ivr: Run, sandbox: Sandbox) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "asterisk_recguard", "audit", "--env-file", str(sandbox.env_file)],
+        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK" in done.stdout

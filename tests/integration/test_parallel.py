@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from asterisk_recguard.ari import wait_until
+from asterisk_recguard.audit import audit
 from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.channelfacts import facts_from_channelvars
 from asterisk_recguard.policy import decide, load_policy
@@ -104,3 +105,5 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
             else:
                 assert not kept, (call_id, variables, kept)
         assert lawful > 0 and lawful < CALLS  # the random plan exercised both outcomes
+        report = audit(guard.ledger, policy, guard.settings.recordings_dir, orphan_grace=3600)
+        assert report.ok, report.problems
