@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from .. import policy as pol
 from ..errors import UserError
@@ -36,9 +37,14 @@ positive retention, retention over 1825 days without a justification, a notice
 covering an unknown or forbidden purpose, a recording purpose no notice
 covers, duplicate ids, and any attempt to record every call.
 
+With --env-file (or RECGUARD_ENV_FILE) it also validates the settings as
+`recguard run` reads them, opens the encryption key file, and warns about
+what is allowed but unwise (encryption off, an env file others can read).
+
 examples:
   recguard check-config
   recguard check-config --policy /etc/recguard/policy.toml
+  recguard check-config --env-file /etc/recguard/recguard.env
 
 exit status: 0 if the policy is valid, 2 if not.
 """
@@ -116,6 +122,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_policy_option(check)
+    check.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also validate the daemon's settings in this env file (default: $RECGUARD_ENV_FILE if set)",
+    )
     check.set_defaults(func=run_check_config)
 
 
@@ -149,8 +160,33 @@ def run_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_settings(env_file: str | None) -> tuple[str | None, list[str]]:
+    """With an env file (--env-file or RECGUARD_ENV_FILE), validate the daemon's
+    settings as `recguard run` would; return its policy path and the warnings."""
+    if not env_file and not os.environ.get("RECGUARD_ENV_FILE"):
+        return None, []
+    from ..settings import load_settings
+    from ..vault import Keyring
+
+    settings = load_settings(env_file)
+    warnings = list(settings.warnings)
+    if settings.encryption:
+        keys = Keyring.load(settings.key_file)
+        print(f"{settings.env_file or 'environment'}: OK — encryption at rest with "
+              f"{_count(len(keys.key_ids), 'key')}, new recordings under {keys.active_key_id}")
+    else:
+        print(f"{settings.env_file or 'environment'}: OK")
+        warnings.append(
+            "RECGUARD_ENCRYPTION=off: recordings stay as clear WAV files in "
+            f"{settings.recordings_dir}; turn it on (and create a key with `recguard keys generate "
+            f"--key-file {settings.key_file}`) unless the disk itself is encrypted"
+        )
+    return str(settings.policy), warnings
+
+
 def run_check_config(args: argparse.Namespace) -> int:
-    path = args.policy or _policy_default()
+    settings_policy, warnings = _check_settings(args.env_file)
+    path = args.policy or settings_policy or _policy_default()
     policy = pol.load_policy(path)
     recording = sum(1 for purpose in policy.purposes.values() if purpose.records)
     never = len(policy.purposes) - recording
@@ -158,5 +194,7 @@ def run_check_config(args: argparse.Namespace) -> int:
         f"{path}: OK — policy {policy.label}, {_count(len(policy.purposes), 'purpose')} "
         f"({recording} record, {never} never), {_count(len(policy.notices), 'notice')}"
     )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
