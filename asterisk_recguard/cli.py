@@ -34,7 +34,8 @@ COMMAND_MODULES = (
 
 EPILOG = """\
 typical use:
-  recguard check-config                 validate the policy file
+  recguard check-config --env-file /etc/recguard/recguard.env
+                                        validate the policy and the settings
   recguard decide --purpose order --notice evidence-v1
                                         ask the policy what it would do
   recguard run --env-file /etc/recguard/recguard.env
@@ -61,13 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recguard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f".commands.{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.commands.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(f".commands.{name}", __package__).register(subparsers)
     return parser
 
 

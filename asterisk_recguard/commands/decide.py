@@ -116,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     check = subparsers.add_parser(
         "check-config",
-        help="validate the policy file",
+        help="validate the policy file (and, with --env-file, the settings)",
         description="Validate the policy file and summarise it in one line.",
         epilog=CHECK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
