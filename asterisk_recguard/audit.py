@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .ledger import Ledger, Recording, format_ts, utcnow
+from .ledger import RECORDING_STATUSES, Ledger, Recording, format_ts, utcnow
 from .policy import CallFacts, Policy, decide
 from .retention import SETTLE, Clock, DirEntry, scan_directory
 
-# A deadline later than any real one, to list every finalized recording
-# through Ledger.expired().
-_END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+# What the audit checks: every recording the ledger has not deleted.
+_NOT_DELETED = tuple(s for s in RECORDING_STATUSES if s != "deleted")
 
 
 @dataclass(frozen=True)
@@ -69,16 +68,6 @@ class AuditReport:
         }
 
 
-def _live_recordings(ledger: Ledger) -> list[Recording]:
-    """Every recording not deleted, from the ledger's public queries."""
-    seen: dict[str, Recording] = {}
-    for group in (ledger.active_recordings(), ledger.expired(_END_OF_TIME),
-                  ledger.held_recordings(), ledger.pending_deletions()):
-        for rec in group:
-            seen.setdefault(rec.recording_id, rec)
-    return sorted(seen.values(), key=lambda r: (r.started_at, r.recording_id))
-
-
 def _age(now: datetime, then: datetime | None) -> timedelta:
     return timedelta(0) if then is None else now - then
 
@@ -113,7 +102,7 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
             "not_a_file", f"{path} in the recordings directory is not a regular file",
             file=path))
 
-    recordings = _live_recordings(ledger)
+    recordings = ledger.recordings(statuses=_NOT_DELETED)
     report.recordings_checked = len(recordings)
     for rec in recordings:
         report.problems.extend(_check(ledger, policy, rec, now, grace,

@@ -47,9 +47,26 @@ Line schema (absent or ``null`` when not applicable)::
 
   Other events add their own fields: ``file``, ``size_bytes``,
   ``duration_s``, ``sha256`` (recording_finalized); ``reason`` (deletions,
-  hold, export, erase); ``started_by`` and ``enforced`` (unauthorized_recording);
-  ``error`` (failures and disconnects); ``actor`` (hold, release, export,
-  erase, purge); ``deleted``, ``held`` (purge); ``url``, ``host`` (connects).
+  hold, export, erase, access); ``started_by`` and ``enforced``
+  (unauthorized_recording); ``error`` (failures, disconnects,
+  config_warning); ``actor`` (hold, release, export, erase, access, purge,
+  orphan_deleted); ``deleted``, ``held`` (purge); ``age_s`` (orphan_deleted);
+  ``request``, ``recordings`` (access); ``url``, ``host`` (connects);
+  ``app`` (started).
+
+Events (EVENTS), by who writes them::
+
+    guard      decision, recording_started, recording_stopped,
+               recording_finalized, recording_deleted, unauthorized_recording,
+               call_resumed, gate_failed, change_failed, setvar_failed,
+               stop_failed, finalize_failed, reconcile_failed,
+               ari_connected, ari_disconnected, ari_filter_failed
+    daemon     started, stopped, config_warning, ami_connected,
+               ami_disconnected, ami_filter_failed, policy_reloaded,
+               policy_reload_failed
+    retention  purge, purge_failed, recording_deleted, orphan_deleted, hold,
+               release
+    subjects   access, export, export_failed, erase
 """
 
 from __future__ import annotations
@@ -71,23 +88,42 @@ REDACTED = "[redacted]"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 EVENTS = frozenset({
+    # calls and recordings (guard)
     "decision",
     "recording_started",
     "recording_stopped",
     "recording_deleted",
     "recording_finalized",
     "unauthorized_recording",
+    "call_resumed",
     "gate_failed",
+    "change_failed",
+    "setvar_failed",
+    "stop_failed",
+    "finalize_failed",
+    "reconcile_failed",
+    # connections and lifecycle (guard, daemon)
+    "started",
+    "stopped",
+    "config_warning",
     "ari_connected",
     "ari_disconnected",
+    "ari_filter_failed",
     "ami_connected",
     "ami_disconnected",
+    "ami_filter_failed",
     "policy_reloaded",
     "policy_reload_failed",
+    # retention
     "purge",
+    "purge_failed",
+    "orphan_deleted",
     "hold",
     "release",
+    # data-subject requests
+    "access",
     "export",
+    "export_failed",
     "erase",
 })
 

@@ -38,10 +38,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ._batchdelete import MAX_BATCH, mark_deleted_many, mark_deleting_expired
 from .decisionlog import DecisionLog
 from .errors import UserError
-from .ledger import InvalidTransition, Ledger, Recording, format_ts, utcnow
+from .ledger import MAX_BATCH, InvalidTransition, Ledger, Recording, format_ts, utcnow
 
 RETENTION_EXPIRED = "retention_expired"
 ERASURE_REQUEST = "erasure_request"
@@ -371,8 +370,9 @@ def _delete_expired(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock
         return
     for start in range(0, len(expired), MAX_BATCH):
         batch = {rec.recording_id: rec for rec in expired[start:start + MAX_BATCH]}
-        marked = mark_deleting_expired(ledger, list(batch), now=report.now,
-                                       reason=RETENTION_EXPIRED, actor=report.actor, at=clock())
+        marked = ledger.mark_deleting_expired(list(batch), now=report.now,
+                                              reason=RETENTION_EXPIRED, actor=report.actor,
+                                              at=clock())
         gone: list[tuple[Recording, list[str]]] = []
         directories: set[Path] = set()
         for recording_id in marked:
@@ -387,7 +387,7 @@ def _delete_expired(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock
             gone.append((rec, removed))
         _fsync_dirs(directories)
         if gone:
-            mark_deleted_many(ledger, [rec.recording_id for rec, _ in gone], at=clock())
+            ledger.mark_deleted_many([rec.recording_id for rec, _ in gone], at=clock())
         for rec, removed in gone:
             log.emit("recording_deleted", call_id=rec.call_id, recording_id=rec.recording_id,
                      reason=RETENTION_EXPIRED, actor=report.actor, purposes=list(rec.purposes),

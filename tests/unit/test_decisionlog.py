@@ -4,6 +4,7 @@ leaves structlog's global configuration alone."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import structlog
 
+import asterisk_recguard
 from asterisk_recguard.decisionlog import EVENTS, REDACTED, DecisionLog
 
 T0 = datetime(2026, 11, 28, 10, 12, 3, 456789, tzinfo=timezone.utc)
@@ -203,3 +205,30 @@ def test_events_listed_in_the_schema_docstring() -> None:
             "recording_finalized", "unauthorized_recording", "gate_failed", "ari_connected",
             "ari_disconnected", "ami_connected", "ami_disconnected", "policy_reloaded",
             "policy_reload_failed", "purge", "hold", "release", "export", "erase"} <= EVENTS
+
+
+def _emitted_events() -> dict[str, list[str]]:
+    """Every literal event name passed to ``.emit(...)`` in the package, with where."""
+    package = Path(asterisk_recguard.__file__).parent
+    found: dict[str, list[str]] = {}
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "emit" and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                found.setdefault(node.args[0].value, []).append(
+                    f"{source.relative_to(package)}:{node.lineno}")
+    return found
+
+
+def test_every_event_the_package_emits_is_in_events_and_documented() -> None:
+    import asterisk_recguard.decisionlog as module
+
+    emitted = _emitted_events()
+    assert "recording_deleted" in emitted  # the scan finds the emits at all
+    unlisted = {name: where for name, where in emitted.items() if name not in EVENTS}
+    assert not unlisted, f"emitted but not in EVENTS: {unlisted}"
+    events_section = (module.__doc__ or "").split("Events (EVENTS)", 1)[1]
+    documented = set(re.findall(r"[a-z_]+", events_section))
+    assert EVENTS <= documented, sorted(EVENTS - documented)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +19,8 @@ import pytest
 
 from asterisk_recguard.errors import UserError
 from asterisk_recguard.ledger import (
+    MAX_BATCH,
+    RECORDING_STATUSES,
     SCHEMA_VERSION,
     InvalidTransition,
     Ledger,
@@ -419,6 +421,154 @@ def test_deletion_is_two_step_and_idempotent(ledger: Ledger) -> None:
     other = start_recording(ledger)
     with pytest.raises(ValueError, match="reason"):
         ledger.mark_deleted(other)  # no intent recorded and no reason given
+
+
+
+# --- batch deletion ----------------------------------------------------------------
+
+EXPIRED_AT = T0 + timedelta(days=90)
+
+
+def expired_recordings(ledger: Ledger, count: int) -> list[str]:
+    """``count`` finalized recordings whose deadline is EXPIRED_AT."""
+    start_call(ledger)
+    ids = [start_recording(ledger, at=T0 + timedelta(microseconds=i)) for i in range(count)]
+    for recording_id in ids:
+        finalize(ledger, recording_id, EXPIRED_AT)
+    return ids
+
+
+def transactions(ledger: Ledger, call: Callable[[], object]) -> int:
+    """How many write transactions ``call()`` opens on the ledger's connection:
+    a batch is worth doing only if it is one commit (one fsync), not one per id."""
+    begun: list[str] = []
+
+    def trace(sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE":
+            begun.append(sql)
+
+    conn = ledger._conn
+    assert conn is not None
+    conn.set_trace_callback(trace)
+    try:
+        call()
+    finally:
+        conn.set_trace_callback(None)
+    return len(begun)
+
+
+def test_batch_deletion_of_one_recording_is_two_step(ledger: Ledger) -> None:
+    (recording_id,) = expired_recordings(ledger, 1)
+    stopped_at = ledger.recording(recording_id).stopped_at  # type: ignore[union-attr]
+    marked = ledger.mark_deleting_expired([recording_id], now=EXPIRED_AT,
+                                          reason="retention_expired", actor="purge",
+                                          at=T0 + timedelta(days=91))
+    assert marked == [recording_id]
+    rec = ledger.recording(recording_id)
+    assert rec is not None
+    assert (rec.status, rec.deletion_reason, rec.deleted_by) == (
+        "deleting", "retention_expired", "purge")
+    assert rec.stopped_at == stopped_at and rec.deleted_at is None
+    assert [r.recording_id for r in ledger.pending_deletions()] == [recording_id]
+
+    ledger.mark_deleted_many([recording_id], at=T0 + timedelta(days=91, seconds=1))
+    done = ledger.recording(recording_id)
+    assert done is not None
+    assert (done.status, done.deletion_reason, done.deleted_by) == (
+        "deleted", "retention_expired", "purge")
+    assert done.deleted_at == T0 + timedelta(days=91, seconds=1)
+    assert ledger.pending_deletions() == []
+    assert ledger.known_paths() == frozenset()
+
+
+def test_a_full_batch_is_one_transaction_per_step(ledger: Ledger) -> None:
+    ids = expired_recordings(ledger, MAX_BATCH)
+    marked: list[str] = []
+    assert transactions(ledger, lambda: marked.extend(ledger.mark_deleting_expired(
+        ids, now=EXPIRED_AT, reason="retention_expired", actor="purge",
+        at=EXPIRED_AT))) == 1
+    assert sorted(marked) == sorted(ids)
+    assert len(ledger.pending_deletions()) == MAX_BATCH
+    assert transactions(ledger, lambda: ledger.mark_deleted_many(ids, at=EXPIRED_AT)) == 1
+    assert ledger.pending_deletions() == []
+    assert {r.status for r in ledger.recordings()} == {"deleted"}
+
+
+@pytest.mark.parametrize("count", [0, MAX_BATCH + 1])
+def test_a_batch_outside_1_to_max_batch_is_refused(ledger: Ledger, count: int) -> None:
+    ids = expired_recordings(ledger, count)
+    with pytest.raises(ValueError, match=f"1 to {MAX_BATCH} recordings, not {count}"):
+        ledger.mark_deleting_expired(ids, now=EXPIRED_AT, reason="retention_expired",
+                                     actor="purge", at=EXPIRED_AT)
+    with pytest.raises(ValueError, match=f"1 to {MAX_BATCH} recordings, not {count}"):
+        ledger.mark_deleted_many(ids, at=EXPIRED_AT)
+    assert {r.status for r in ledger.recordings()} <= {"finalized"}
+
+
+def test_a_held_recording_in_the_batch_is_untouched(ledger: Ledger) -> None:
+    due, held = expired_recordings(ledger, 2)
+    ledger.set_hold(held, reason="court case 12/2027", actor="dpo")
+    marked = ledger.mark_deleting_expired([due, held], now=EXPIRED_AT,
+                                          reason="retention_expired", actor="purge",
+                                          at=EXPIRED_AT)
+    assert marked == [due]
+    ledger.mark_deleted_many([due, held], at=EXPIRED_AT)
+    assert ledger.recording(due).status == "deleted"  # type: ignore[union-attr]
+    kept = ledger.recording(held)
+    assert kept is not None
+    assert (kept.status, kept.deletion_reason, kept.deleted_by, kept.deleted_at) == (
+        "finalized", None, None, None)
+    assert kept.hold_reason == "court case 12/2027"
+
+
+def test_a_recording_not_past_its_deadline_is_untouched(ledger: Ledger) -> None:
+    (due,) = expired_recordings(ledger, 1)
+    later = start_recording(ledger, at=T0 + timedelta(seconds=1))
+    finalize(ledger, later, EXPIRED_AT + timedelta(microseconds=1))
+    live = start_recording(ledger, at=T0 + timedelta(seconds=2))
+    marked = ledger.mark_deleting_expired([due, later, live], now=EXPIRED_AT,
+                                          reason="retention_expired", actor="purge",
+                                          at=EXPIRED_AT)
+    assert marked == [due]
+    # Confirming only touches recordings marked 'deleting'.
+    ledger.mark_deleted_many([due, later, live], at=EXPIRED_AT)
+    assert [(r.recording_id, r.status, r.deletion_reason) for r in ledger.recordings()] == [
+        (due, "deleted", "retention_expired"), (later, "finalized", None),
+        (live, "recording", None)]
+
+
+# --- listing -----------------------------------------------------------------------
+
+
+def test_recordings_lists_by_start_and_filters_by_status(ledger: Ledger) -> None:
+    start_call(ledger)
+    # Started out of order, and two at the same instant ordered by id.
+    third = start_recording(ledger, at=T0 + timedelta(minutes=2))
+    first = start_recording(ledger, at=T0)
+    tied = sorted([start_recording(ledger, at=T0 + timedelta(minutes=1)) for _ in range(2)])
+    finalize(ledger, first, EXPIRED_AT)
+    ledger.mark_deleting(tied[0], reason="purpose_withdrawn")
+    ledger.mark_deleting(third, reason="purpose_withdrawn")
+    ledger.mark_deleted(third)
+
+    def ids(recs) -> list[str]:
+        return [r.recording_id for r in recs]
+
+    assert ids(ledger.recordings()) == [first, *tied, third]
+    assert ids(ledger.recordings(statuses=["finalized", "deleting", "recording"])) == [
+        first, *tied]
+    assert ids(ledger.recordings(statuses=("deleted",))) == [third]
+    assert ids(ledger.recordings(statuses={"stopped"})) == []
+    assert ids(ledger.recordings(statuses=iter(["deleting", "deleting"]))) == [tied[0]]
+    assert ledger.recordings(statuses=[]) == []
+    assert ids(ledger.recordings(statuses=RECORDING_STATUSES)) == ids(ledger.recordings())
+
+
+def test_recordings_refuses_unknown_statuses(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match=r"unknown recording status\(es\) \['active'\]"):
+        ledger.recordings(statuses=["finalized", "active"])
+    with pytest.raises(TypeError, match="not one string"):
+        ledger.recordings(statuses="deleted")
 
 
 KILLED_MID_DELETE = """

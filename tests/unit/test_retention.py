@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard import retention
-from asterisk_recguard._batchdelete import mark_deleting_expired
 from asterisk_recguard.errors import UserError
 from asterisk_recguard.ledger import RecordingHeld, utcnow
 from asterisk_recguard.retention import (
@@ -206,8 +205,8 @@ def test_a_hold_placed_after_the_listing_is_respected(world: World) -> None:
     rec = world.add(deadline=DEADLINE)
     listed = [r.recording_id for r in world.ledger.expired(DEADLINE)]
     world.ledger.set_hold(rec.recording_id, reason="just now", actor="bob")
-    marked = mark_deleting_expired(world.ledger, listed, now=DEADLINE, reason="retention_expired",
-                                   actor=ACTOR, at=utcnow())
+    marked = world.ledger.mark_deleting_expired(listed, now=DEADLINE, reason="retention_expired",
+                                                actor=ACTOR, at=utcnow())
     assert marked == []
     assert world.ledger.recording(rec.recording_id).status == "finalized"
 
