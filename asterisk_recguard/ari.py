@@ -143,6 +143,15 @@ class AriClient:
         body = {"variables": dict(variables)} if variables else None
         return self.request("POST", "/channels", params=params, body=body)
 
+    def app_registered(self, name: str | None = None) -> bool:
+        """Whether a Stasis app (this client's by default) is registered, i.e. has its websocket open."""
+        wanted = name or self.app
+        try:
+            apps = self.request("GET", "/applications")
+        except AriError:
+            return False
+        return any(isinstance(a, dict) and a.get("name") == wanted for a in apps or [])
+
     def subscribe(self, event_source: str) -> None:
         """Keep receiving a channel's (or bridge's) events, also outside Stasis."""
         self.request(

@@ -38,16 +38,6 @@ def _scenarios(ami_setvar: Callable[[str, str, str], object]) -> list[tuple[str,
     ]
 
 
-def _wait_registered(client: AriClient, app: str, timeout: float) -> bool:
-    def registered() -> bool:
-        try:
-            return any(a.get("name") == app for a in client.request("GET", "/applications"))
-        except Exception:
-            return False
-
-    return bool(wait_until(registered, timeout))
-
-
 def run_demo(language: str = "sl", keep: bool = False) -> int:
     sandbox = Sandbox()
     started_here = not sandbox.is_running()
@@ -62,7 +52,7 @@ def run_demo(language: str = "sl", keep: bool = False) -> int:
     )
     try:
         client = AriClient(env["RECGUARD_ARI_URL"], env["RECGUARD_ARI_USER"], env["RECGUARD_ARI_PASSWORD"], "recguard")
-        if not _wait_registered(client, "recguard", 15):
+        if not wait_until(client.app_registered, 15):
             print("recguard run did not register its ARI app; see the lines above", file=sys.stderr)
             return 1
         log_path = Path(env["RECGUARD_DECISION_LOG"])

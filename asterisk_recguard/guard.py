@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -111,6 +111,8 @@ class Guard:
         self.clock = clock
         # Files of the MixMonitors the guard itself started; any other is unauthorized.
         self._own_files: set[str] = set()
+        # Deletions under way on this guard's own threads (reconcile leaves them be).
+        self._deleting: set[str] = set()
         self.gate_seconds: deque[float] = deque(maxlen=100_000)
         self.calls: dict[str, CallState] = {}
         self._calls_lock = threading.Lock()
@@ -302,7 +304,7 @@ class Guard:
     def _store(self, state: CallState, rec: ActiveRecording, decision: Decision, ended: datetime) -> None:
         self._own_files.discard(str(rec.path))
         if not wait_closed(rec.path):
-            self._mark_gone(rec, "no_audio_written")
+            self._erase(rec.recording_id, (rec.path,), "no_audio_written", {"call_id": state.call_id})
             return
         facts = file_facts(rec.path)
         retention = self._retention(rec.purposes)
@@ -471,15 +473,9 @@ class Guard:
                 continue
             self.facts_changed(channel, trigger="reconcile")
         for rec in self.ledger.pending_deletions():
-            self._submit(self._finish_deletion, rec.recording_id, rec.path, rec.stored_path,
-                         rec.deletion_reason or "deletion_resumed")
-
-    def _finish_deletion(self, recording_id: str, path: str, stored_path: str | None, reason: str) -> None:
-        for candidate in (path, stored_path):
-            if candidate:
-                delete_file(Path(candidate))
-        self.ledger.mark_deleted(recording_id, reason=reason)
-        self.log.emit("recording_deleted", recording_id=recording_id, reason=reason, trigger="reconcile")
+            if rec.recording_id not in self._deleting:
+                self._submit(self._erase, rec.recording_id, (rec.path, rec.stored_path),
+                             rec.deletion_reason or "deletion_resumed", {"trigger": "reconcile"})
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         future = self._finalizer.submit(fn, *args)
@@ -537,9 +533,7 @@ class Guard:
             started = self.recorder.start(state.channel, recording_id)
         except RecorderError as exc:
             self._own_files.discard(str(path))
-            self.ledger.mark_deleting(recording_id, reason="start_failed")
-            delete_file(path)
-            self.ledger.mark_deleted(recording_id, reason="start_failed")
+            self._erase(recording_id, (path,), "start_failed", {"call_id": state.call_id, "channel": state.channel})
             raise RuntimeError(f"MixMonitor did not start on {state.channel}: {exc}") from exc
         self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
         rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
@@ -580,25 +574,28 @@ class Guard:
 
     def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, wait: bool) -> None:
         self._own_files.discard(str(rec.path))
-        self.ledger.mark_deleting(rec.recording_id, reason=reason)
-        # Wait for MixMonitor to close the file, so it cannot reappear after the unlink.
-        wait_closed(rec.path, timeout=5.0 if wait else 1.0)
-        existed = delete_file(rec.path)
-        self.ledger.mark_deleted(rec.recording_id, reason=reason)
-        self.log.emit(
-            "recording_deleted",
-            call_id=state.call_id,
-            channel=state.channel,
-            recording_id=rec.recording_id,
-            reason=reason,
-            file_existed=existed,
-        )
+        self._deleting.add(rec.recording_id)
+        try:
+            self.ledger.mark_deleting(rec.recording_id, reason=reason)
+            # Wait for MixMonitor to close the file, so it cannot reappear after the unlink.
+            wait_closed(rec.path, timeout=5.0 if wait else 1.0)
+            self._erase(rec.recording_id, (rec.path,), reason, {"call_id": state.call_id, "channel": state.channel})
+        finally:
+            self._deleting.discard(rec.recording_id)
 
-    def _mark_gone(self, rec: ActiveRecording, reason: str) -> None:
-        self.ledger.mark_deleting(rec.recording_id, reason=reason)
-        delete_file(rec.path)
-        self.ledger.mark_deleted(rec.recording_id, reason=reason)
-        self.log.emit("recording_deleted", recording_id=rec.recording_id, reason=reason, file_existed=False)
+    def _erase(self, recording_id: str, paths: Iterable[str | Path | None], reason: str,
+               log_fields: dict[str, Any] | None = None) -> bool:
+        """Delete a recording's files, intent first and confirmation after, so an
+        interruption in between is finished by the next reconcile or purge."""
+        self.ledger.mark_deleting(recording_id, reason=reason)
+        existed = False
+        for path in paths:
+            if path:
+                existed = delete_file(Path(path)) or existed
+        self.ledger.mark_deleted(recording_id, reason=reason)
+        self.log.emit("recording_deleted", recording_id=recording_id, reason=reason, file_existed=existed,
+                      **(log_fields or {}))
+        return existed
 
     # -- helpers -----------------------------------------------------------------
 

@@ -63,13 +63,7 @@ def guard_process(env_file: Path, **overrides: str) -> Iterator[subprocess.Popen
 
 
 def wait_app_registered(ari_client: Any, app: str = "recguard", timeout: float = 10.0) -> bool:
-    def registered() -> bool:
-        try:
-            return any(a.get("name") == app for a in ari_client.request("GET", "/applications"))
-        except Exception:
-            return False
-
-    return bool(wait_until(registered, timeout))
+    return bool(wait_until(lambda: ari_client.app_registered(app), timeout))
 
 
 def open_ledger(env: dict[str, str]) -> Ledger:
