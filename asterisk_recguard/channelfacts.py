@@ -56,7 +56,7 @@ def parse_notices(raw: str | None) -> dict[str, NoticeStatus]:
         if not notice_id:
             continue
         notice_id = _safe_id(notice_id)
-        heard = status.strip() == NoticeStatus.COMPLETE.value
+        heard = status.strip().lower() == NoticeStatus.COMPLETE.value
         if heard or notice_id not in notices:
             notices[notice_id] = NoticeStatus.COMPLETE if heard else NoticeStatus.INTERRUPTED
     return notices

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import fcntl
 import threading
 from pathlib import Path
 from types import FrameType
@@ -36,8 +37,18 @@ class Daemon:
         self.settings = settings
         self.policy = load_policy(settings.policy)
         self.keyring = Keyring.load(settings.key_file) if settings.encryption else None
-        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.recordings_dir.is_dir():
+            raise UserError(
+                f"RECGUARD_RECORDINGS_DIR {settings.recordings_dir} does not exist; create it so that "
+                "Asterisk can write and recguard read it, e.g. "
+                f"install -d -o asterisk -g asterisk -m 2770 {settings.recordings_dir}"
+            )
         self.ledger = Ledger(settings.ledger)
+        try:
+            self._refuse_second_instance()
+        except UserError:
+            self.ledger.close()
+            raise
         self.decision_log = DecisionLog(settings.decision_log)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
                              timeout=settings.gate_timeout)
@@ -85,9 +96,11 @@ class Daemon:
         self.decision_log.emit("started", policy=self.policy.label, app=self.settings.ari_app)
         # AMI first: the gate needs it to record the first call.
         self.ami.start()
-        self.ami.wait_connected(connect_timeout)
+        if not self.ami.wait_connected(connect_timeout):
+            self._unreachable("AMI", f"{self.settings.ami_host}:{self.settings.ami_port}", self.ami.last_error)
         self.events.start()
-        self.events.wait_connected(connect_timeout)
+        if not self.events.wait_connected(connect_timeout):
+            self._unreachable("ARI", self.settings.ari_url, "no websocket")
         if self.settings.purge_interval > 0:
             threading.Thread(target=self._purge_loop, name="purge", daemon=True).start()
 
@@ -103,6 +116,29 @@ class Daemon:
             if self._stop.wait(self.settings.purge_interval):
                 return
 
+    def _unreachable(self, what: str, where: str, error: str) -> None:
+        """Not fatal: the guard keeps trying, and until then calls pass the gate unrecorded."""
+        message = f"{what} at {where} not reachable yet ({error or 'no answer'}); retrying, calls go unrecorded meanwhile"
+        print(f"recguard: warning: {message}", file=sys.stderr, flush=True)
+        self.decision_log.emit(f"{what.lower()}_unreachable", level="warning", error=message)
+
+    def _refuse_second_instance(self) -> None:
+        """Two guards on one ledger would both act on every call; refuse to be the second.
+
+        The lock is the kernel's (flock), so it goes with the process however
+        it ends, SIGKILL included.
+        """
+        path = self.settings.ledger.with_name(self.settings.ledger.name + ".run-lock")
+        self._run_lock = open(path, "a")
+        try:
+            fcntl.flock(self._run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._run_lock.close()
+            raise UserError(
+                f"another recguard run already uses the ledger {self.settings.ledger} "
+                f"(lock {path}); stop it first"
+            ) from None
+
     def stop(self) -> None:
         self._stop.set()
         self.events.stop()
@@ -111,6 +147,7 @@ class Daemon:
         self.decision_log.emit("stopped")
         self.ledger.close()
         self.decision_log.close()
+        self._run_lock.close()
 
     def reload_policy(self) -> None:
         try:

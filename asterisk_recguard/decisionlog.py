@@ -59,11 +59,12 @@ Events (EVENTS), by who writes them::
     guard      decision, recording_started, recording_stopped,
                recording_finalized, recording_deleted, unauthorized_recording,
                call_resumed, gate_failed, change_failed, setvar_failed,
-               stop_failed, finalize_failed, reconcile_failed,
-               ari_connected, ari_disconnected, ari_filter_failed
+               stop_failed, finalize_failed, finalize_incomplete,
+               reconcile_failed, ari_connected, ari_disconnected,
+               ari_filter_failed
     daemon     started, stopped, config_warning, ami_connected,
-               ami_disconnected, ami_filter_failed, policy_reloaded,
-               policy_reload_failed
+               ami_disconnected, ami_filter_failed, ari_unreachable,
+               ami_unreachable, policy_reloaded, policy_reload_failed
     retention  purge, purge_failed, recording_deleted, orphan_deleted, hold,
                release
     subjects   access, export, export_failed, erase
@@ -101,6 +102,7 @@ EVENTS = frozenset({
     "setvar_failed",
     "stop_failed",
     "finalize_failed",
+    "finalize_incomplete",
     "reconcile_failed",
     # connections and lifecycle (guard, daemon)
     "started",
@@ -112,6 +114,8 @@ EVENTS = frozenset({
     "ami_connected",
     "ami_disconnected",
     "ami_filter_failed",
+    "ari_unreachable",
+    "ami_unreachable",
     "policy_reloaded",
     "policy_reload_failed",
     # retention
@@ -135,6 +139,9 @@ EVENT_LEVELS: dict[str, str] = {
     "unauthorized_recording": "warning",
     "ari_disconnected": "warning",
     "ami_disconnected": "warning",
+    "ari_unreachable": "warning",
+    "ami_unreachable": "warning",
+    "finalize_incomplete": "warning",
 }
 LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -304,8 +304,12 @@ class Guard:
     def _store(self, state: CallState, rec: ActiveRecording, decision: Decision, ended: datetime) -> None:
         self._own_files.discard(str(rec.path))
         if not wait_closed(rec.path):
-            self._erase(rec.recording_id, (rec.path,), "no_audio_written", {"call_id": state.call_id})
-            return
+            if not rec.path.exists():
+                self._erase(rec.recording_id, (rec.path,), "no_audio_written", {"call_id": state.call_id})
+                return
+            # Still open long after the hangup: keep what was written, and say so.
+            self.log.emit("finalize_incomplete", level="warning", call_id=state.call_id,
+                          recording_id=rec.recording_id, file=str(rec.path))
         facts = file_facts(rec.path)
         retention = self._retention(rec.purposes)
         deadline = ended + timedelta(days=retention)
@@ -421,7 +425,7 @@ class Guard:
         (Asterisk stops the newest); a lawful recording then goes on in a new file."""
         with state.lock:
             rec = state.recording
-            if rec is None or not wait_closed(rec.path, timeout=0.3, absent_grace=0.3):
+            if rec is None or not wait_closed(rec.path, timeout=0.3, absent_grace=0.0):
                 return
             state.recording = None
             self._own_files.discard(str(rec.path))

@@ -84,11 +84,12 @@ def file_facts(path: Path) -> FileFacts:
 
 
 def wait_closed(path: Path, timeout: float = 10.0, absent_grace: float = 1.5) -> bool:
-    """Wait until MixMonitor has closed the file; False if no file appeared.
+    """Wait until MixMonitor has closed the file; True only once it is closed.
 
     MixMonitor opens its file at the first audio frame and writes the WAV
     header sizes when it closes it, on its own thread, shortly after the
-    channel hangs up or StopMixMonitor.
+    channel hangs up or StopMixMonitor. False when no file appeared within
+    ``absent_grace`` or the file is still open after ``timeout``.
     """
     began = time.monotonic()
     deadline = began + timeout
@@ -99,7 +100,7 @@ def wait_closed(path: Path, timeout: float = 10.0, absent_grace: float = 1.5) ->
         elif time.monotonic() - began > absent_grace:
             return False
         time.sleep(0.05)
-    return path.exists()
+    return False
 
 
 def delete_file(path: Path) -> bool:
@@ -184,7 +185,10 @@ class Recorder:
             except AmiError:
                 return stopped
             stopped = True
+            # Stop again only while their file is demonstrably still being written.
             if their_file is None or wait_closed(their_file, timeout=1.0, absent_grace=0.5):
+                return True
+            if not their_file.exists():
                 return True
         return stopped
 

@@ -611,6 +611,7 @@ class Sandbox:
         for index, source in enumerate([*shipped, *map(Path, includes)]):
             target = include_dir / f"{index:02d}-{source.name}"
             shutil.copyfile(source, target)
+            target.chmod(0o600)
             if source.name.endswith("-features.conf"):
                 features_lines.append(f'#include "{target}"')
             else:

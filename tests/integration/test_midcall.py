@@ -182,3 +182,27 @@ def test_mixmonitor_started_behind_the_guards_back_is_stopped_and_deleted(
     assert any(e["file"] == str(rogue) and e["enforced"] for e in lines)
     call.hangup()
     call.wait_ended()
+
+
+def test_attended_transfer_keeps_one_recording_to_the_end(guard: Daemon, idle: CallerSimulator) -> None:
+    call = place(idle, "order", "refused", exten="withagent")
+    agent = agent_leg(idle, ";1")
+    agent_far = agent_leg(idle, ";2")
+    (rec,) = recordings(guard, call)
+    guard.ami.action("Atxfer", Channel=agent["name"], Context="recguard-test-agent", Exten="2002")
+    second = wait_until(lambda: next((c for c in idle.client.channels()
+                                      if c["name"].startswith("Local/2002@recguard-test-agent")
+                                      and c["name"].endswith(";2") and c["state"] == "Up"), None), 10)
+    assert second, "the consulted agent never answered"
+    time.sleep(1.0)
+    # The first agent hangs up: the transfer completes, the caller now talks to the second.
+    idle.client.hangup(agent_far["id"])
+    time.sleep(1.5)
+    assert call.centre_variable("TEST_AFTER_GATE") == "yes"  # the caller's channel is still the same
+    (rec,) = recordings(guard, call)
+    assert rec.status == "recording"
+    finish(call, guard)
+    (rec,) = recordings(guard, call)
+    assert rec.status == "finalized" and rec.purposes == ["order"]
+    assert rec.duration_s > 3.0
+

@@ -173,3 +173,20 @@ def test_asterisk_restart_guard_reconnects_by_itself(sandbox: Sandbox, idle: Cal
         daemon.guard.wait_idle()
         events = [e["event"] for e in read_log(daemon.settings.decision_log)]
         assert "ari_disconnected" in events and events.count("ari_connected") >= 2
+
+
+def test_a_second_guard_on_the_same_app_refuses_to_start(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    first = start_guard(sandbox, idle)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "asterisk_recguard", "run", "--env-file", str(sandbox.env_file)],
+            env={k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")},
+            capture_output=True, text=True, timeout=30,
+        )
+        assert second.returncode == 2
+        assert "another recguard run already uses the ledger" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the first one is untouched
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(15) == 0

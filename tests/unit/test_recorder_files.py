@@ -232,6 +232,17 @@ def test_wait_closed_waits_for_the_writer_to_close(tmp_path: Path) -> None:
         closer.join()
 
 
+def test_wait_closed_is_false_for_a_file_still_open_at_the_timeout(tmp_path: Path) -> None:
+    # A MixMonitor still writing is not a finished recording, however long we waited.
+    path = tmp_path / "still-open.wav"
+    writer = OpenWav(path)
+    try:
+        assert wait_closed(path, timeout=0.3) is False
+        assert path.exists()
+    finally:
+        writer.close()
+
+
 # --------------------------------------------------------------------------
 # delete_file
 
