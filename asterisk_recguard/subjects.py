@@ -14,6 +14,14 @@ authenticate, its file is missing or is not the recording finalized), every
 file already written is removed and the export fails naming each failure.
 The directory is then either a complete, verified export with its
 ``manifest.json``, or nothing. Failed attempts are logged too.
+
+An export for any other reason than the data subject's own request states
+the purpose it serves, and is refused unless every recording was made for
+that purpose: a recording is tagged with exactly the purposes that justify
+it, and using it for another (an order recording for a quality review) is
+processing without a basis (GDPR art. 5(1)(b), purpose limitation). The data
+subject's export has no such purpose: they are entitled to all their
+recordings (GDPR art. 15).
 """
 
 from __future__ import annotations
@@ -56,6 +64,12 @@ class ExportFailed(UserError):
     def __init__(self, message: str, failures: Sequence[tuple[str, str]]) -> None:
         super().__init__(message, exit_code=1)
         self.failures = list(failures)
+
+
+class ExportRefused(ExportFailed):
+    """Nothing was exported because a recording was not made for the purpose
+    the export serves. Exit status 1 like any refusal: the request was
+    understood, and the answer is no."""
 
 
 def subject_hash(raw: str, secret: str, default_country_code: str) -> str:
@@ -237,19 +251,30 @@ def _undo(written: Sequence[Path], directory: Path, created: bool) -> None:
 def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Recording],
                       directory: Path, *, reason: str, actor: str,
                       keyring: Callable[[], Keyring], request: str,
-                      caller_hash: str | None = None, clock: Clock = utcnow) -> ExportResult:
+                      caller_hash: str | None = None, for_purpose: str | None = None,
+                      clock: Clock = utcnow) -> ExportResult:
     """Export ``recordings`` decrypted into ``directory`` with a manifest, all or nothing.
+
+    ``for_purpose`` is the purpose the export serves. It is mandatory for a
+    ``REQUEST_RECORDING`` export, which is refused (ExportRefused, logged,
+    nothing written) unless every recording carries that purpose; the
+    manifest and the access log record it. A data subject's export has none.
 
     ``keyring`` is called once, and only if a recording is encrypted. Raises
     ExportFailed (nothing left behind) when any recording cannot be exported.
     """
     why = require_reason(reason, "an export")
+    if request == REQUEST_RECORDING and for_purpose is None:
+        raise UserError("an export of a recording needs the purpose it serves: add --for PURPOSE")
+    if for_purpose is not None:
+        _refuse_other_purposes(ledger, log, recordings, for_purpose, reason=why, actor=actor,
+                               request=request, caller_hash=caller_hash, clock=clock)
     not_ready = [(rec.recording_id, _not_exportable(rec))
                  for rec in recordings if rec.status != "finalized"]
     if not_ready:
         log.emit("export_failed", actor=actor, reason=why, request=request,
-                 caller_hash=caller_hash, failures=[dict(recording_id=r, error=e)
-                                                    for r, e in not_ready])
+                 caller_hash=caller_hash, for_purpose=for_purpose,
+                 failures=[dict(recording_id=r, error=e) for r, e in not_ready])
         raise ExportFailed(_failure_message(not_ready, nothing_written=True), not_ready)
     result = ExportResult(directory=directory, manifest=None)
     if not recordings:
@@ -257,6 +282,8 @@ def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Rec
         detail: dict[str, Any] = {"request": request, "outcome": "nothing_found"}
         if caller_hash:
             detail["caller_hash"] = caller_hash
+        if for_purpose is not None:
+            detail["for_purpose"] = for_purpose
         ledger.log_access(actor=actor, action="export", reason=why, detail=detail, at=clock())
         log.emit("export", actor=actor, reason=why, request=request, caller_hash=caller_hash,
                  recordings=[])
@@ -292,6 +319,7 @@ def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Rec
             "exported_by": actor,
             "reason": why,
             "request": request,
+            **({"for_purpose": for_purpose} if for_purpose is not None else {}),
             "tool": f"recguard {__version__}",
             "recordings": entries,
         }
@@ -303,23 +331,28 @@ def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Rec
             detail = {"request": request, "to": str(directory), "sha256": rec.sha256}
             if caller_hash:
                 detail["caller_hash"] = caller_hash
+            if for_purpose is not None:
+                detail["for_purpose"] = for_purpose
             ledger.log_access(actor=actor, action="export", reason=why,
                               recording_id=rec.recording_id, call_id=rec.call_id,
                               detail=detail, at=exported_at)
             log.emit("export", call_id=rec.call_id, recording_id=rec.recording_id, actor=actor,
-                     reason=why, request=request, caller_hash=caller_hash, to=str(directory),
-                     sha256=rec.sha256)
+                     reason=why, request=request, caller_hash=caller_hash,
+                     for_purpose=for_purpose, to=str(directory), sha256=rec.sha256)
     except ExportFailed:
         _undo(written, directory, created)
         for recording_id, error in failures:
             rec_call = next((r.call_id for r in recordings if r.recording_id == recording_id), None)
             # An attempt that produced nothing is still an attempt to read personal data.
+            failed: dict[str, Any] = {"request": request, "outcome": "failed", "error": error}
+            if for_purpose is not None:
+                failed["for_purpose"] = for_purpose
             ledger.log_access(actor=actor, action="export", reason=why,
-                              recording_id=recording_id, call_id=rec_call,
-                              detail={"request": request, "outcome": "failed", "error": error},
+                              recording_id=recording_id, call_id=rec_call, detail=failed,
                               at=clock())
             log.emit("export_failed", call_id=rec_call, recording_id=recording_id, actor=actor,
-                     reason=why, request=request, caller_hash=caller_hash, error=error)
+                     reason=why, request=request, caller_hash=caller_hash,
+                     for_purpose=for_purpose, error=error)
         raise
     except BaseException:
         _undo(written, directory, created)
@@ -328,6 +361,60 @@ def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Rec
     result.files = written[:-1]
     result.entries = entries
     return result
+
+
+def _refuse_other_purposes(ledger: Ledger, log: DecisionLog, recordings: Sequence[Recording],
+                           for_purpose: str, *, reason: str, actor: str, request: str,
+                           caller_hash: str | None, clock: Clock) -> None:
+    """Raise ExportRefused, before anything is read or written, if a recording
+    was not made for ``for_purpose``.
+
+    The refused attempt is an attempt to read personal data beyond its
+    purpose, so each refused recording goes to the access log (action
+    ``export``, outcome ``refused``) and to the decision log as
+    ``export_failed`` with level warning: nothing is broken, but the DPO
+    wants to see who tried to use a recording for what.
+    """
+    refused = [rec for rec in recordings if for_purpose not in rec.purposes]
+    if not refused:
+        return
+    at = clock()
+    failures: list[tuple[str, str]] = []
+    for rec in refused:
+        why = f"it was recorded for {_purposes(rec)}, not for {for_purpose}"
+        failures.append((rec.recording_id, why))
+        detail: dict[str, Any] = {"request": request, "for_purpose": for_purpose,
+                                  "purposes": list(rec.purposes), "outcome": "refused"}
+        if caller_hash:
+            detail["caller_hash"] = caller_hash
+        ledger.log_access(actor=actor, action="export", reason=reason,
+                          recording_id=rec.recording_id, call_id=rec.call_id, detail=detail,
+                          at=at)
+        log.emit("export_failed", level="warning", call_id=rec.call_id,
+                 recording_id=rec.recording_id, actor=actor, reason=reason, request=request,
+                 caller_hash=caller_hash, for_purpose=for_purpose,
+                 purposes=list(rec.purposes), outcome="refused", error=why)
+    rule = "a recording is used only for the purposes it was recorded for"
+    if len(refused) == 1:
+        rec = refused[0]
+        message = (f"export refused: recording {rec.recording_id} may not be used for "
+                   f"{for_purpose}: it was recorded for {_purposes(rec)}, and {rule}; "
+                   "nothing was written")
+    else:
+        message = "\n".join([
+            f"export refused: {len(refused)} recording(s) may not be used for {for_purpose} "
+            f"({rule}); nothing was written",
+            *(f"  {rid}: {why}" for rid, why in failures)])
+    raise ExportRefused(message, failures)
+
+
+def _purposes(rec: Recording) -> str:
+    """The purposes as the refusal names them to the DPO, in words rather than
+    a Python list: ``order``, ``order and quality``, ``order, change and quality``."""
+    names = list(rec.purposes)
+    if not names:
+        return "no purpose"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _not_exportable(rec: Recording) -> str:

@@ -1,7 +1,8 @@
 """Retention and data-subject requests on real recordings: a call the guard
 recorded on the sandbox is found by another spelling of the caller's number,
-exported decrypted with a manifest, held past its deadline, and purged after
-the release; every step through `recguard` as an administrator runs it, and
+refused for a purpose it was not recorded for, exported decrypted with a
+manifest for the one it was, held past its deadline, and purged after the
+release; every step through `recguard` as an administrator runs it, and
 every step in the access log."""
 
 from __future__ import annotations
@@ -79,15 +80,35 @@ def test_find_export_hold_and_purge_a_real_recording(
     assert recording_id in found.stdout and "finalized" in found.stdout
     assert "123456" not in found.stdout.replace(" ", "")
 
-    # Reading it without a reason is not possible.
-    refused = recguard(sandbox, "export", recording_id, "--to", str(tmp_path / "no"))
+    # Reading it without a reason, or without the purpose the export serves, is not possible.
+    refused = recguard(sandbox, "export", recording_id, "--to", str(tmp_path / "no"),
+                       "--for", "order")
     assert refused.returncode == 2 and "--reason" in refused.stderr
+    refused = recguard(sandbox, "export", recording_id, "--to", str(tmp_path / "no"),
+                       "--reason", "complaint review, ticket 4711")
+    assert refused.returncode == 2 and "--for" in refused.stderr
+    # A purpose the policy does not have is a usage error that lists the policy's purposes.
+    refused = recguard(sandbox, "export", recording_id, "--to", str(tmp_path / "no"),
+                       "--for", "review", "--reason", "complaint review, ticket 4711")
+    assert refused.returncode == 2 and "its purposes: order, change" in refused.stderr
+    # The order recording is evidence of the order: it is not reused for a quality review.
+    refused = recguard(sandbox, "export", recording_id, "--to", str(tmp_path / "no"),
+                       "--for", "quality", "--reason", "quality review November")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (f"recguard: error: export refused: recording {recording_id} may "
+                              "not be used for quality: it was recorded for order, and a "
+                              "recording is used only for the purposes it was recorded for; "
+                              "nothing was written\n")
     assert not (tmp_path / "no").exists()
+    refusals = [e for e in read_log(guard.settings.decision_log)
+                if e["event"] == "export_failed" and e.get("recording_id") == recording_id]
+    assert [(e["outcome"], e["for_purpose"], e["purposes"]) for e in refusals] == [
+        ("refused", "quality", ["order"])]
 
-    # Exported decrypted, verified, with a manifest.
+    # Exported decrypted, verified, with a manifest, for the purpose it was recorded for.
     to = tmp_path / "export"
     exported = recguard(sandbox, "export", recording_id, "--to", str(to),
-                        "--reason", "complaint review, ticket 4711")
+                        "--for", "order", "--reason", "complaint review, ticket 4711")
     assert exported.returncode == 0, exported.stderr
     audio = to / f"{recording_id}.wav"
     with wave.open(str(audio)) as wav:
@@ -98,6 +119,7 @@ def test_find_export_hold_and_purge_a_real_recording(
     assert entry["recording_id"] == recording_id and entry["purposes"] == ["order"]
     assert entry["sha256"] == rec.sha256 and entry["deadline"]
     assert manifest["reason"] == "complaint review, ticket 4711"
+    assert manifest["for_purpose"] == "order"
     assert "(sudo by dpo-anna)" in manifest["exported_by"]
     assert oct(to.stat().st_mode & 0o777) == "0o700" and oct(audio.stat().st_mode & 0o777) == "0o600"
 
@@ -141,14 +163,17 @@ def test_find_export_hold_and_purge_a_real_recording(
     # Every step is in the access log, with who did it and why.
     log = recguard(sandbox, "access-log", "--json")
     entries = [json.loads(line) for line in log.stdout.splitlines()]
-    mine = [(e["action"], e["reason"]) for e in entries
+    mine = [(e["action"], e["reason"], e["detail"].get("for_purpose"),
+             e["detail"].get("outcome"))
+            for e in entries
             if e["recording_id"] == recording_id or recording_id in e["detail"].get("recordings", [])]
     assert mine == [
-        ("access", "DSAR-17"),
-        ("export", "complaint review, ticket 4711"),
-        ("export", "access request DSAR-17"),
-        ("hold", "court case P 123/2026"),
-        ("release", "case closed"),
+        ("access", "DSAR-17", None, None),
+        ("export", "quality review November", "quality", "refused"),
+        ("export", "complaint review, ticket 4711", "order", None),
+        ("export", "access request DSAR-17", None, None),
+        ("hold", "court case P 123/2026", None, None),
+        ("release", "case closed", None, None),
     ]
     assert entries[-1]["action"] == "purge" and entries[-1]["reason"] == "retention_expired"
     assert all("(sudo by dpo-anna)" in e["actor"] for e in entries[-6:])

@@ -271,34 +271,125 @@ def test_subject_erase_when_everything_goes_exits_0(world: World,
 
 def test_export_one_recording(world: World, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    rec = world.add(deadline=DEADLINE)
+    rec = world.add(deadline=DEADLINE, purposes=("complaint",))
     world.add(deadline=DEADLINE, seed=2)
     to = tmp_path / "one"
-    status, out, _ = run(capsys, "export", rec.recording_id, "--to", str(to), "--reason",
-                         "complaint review 4711", *env(world))
+    status, out, _ = run(capsys, "export", rec.recording_id, "--to", str(to), "--for",
+                         "complaint", "--reason", "complaint review 4711", *env(world))
     assert status == 0 and f"exported {to / (rec.recording_id + '.wav')}" in out
     assert sorted(p.name for p in to.iterdir()) == [f"{rec.recording_id}.wav", "manifest.json"]
     manifest = json.loads((to / "manifest.json").read_text())
     assert manifest["request"] == "recording" and manifest["reason"] == "complaint review 4711"
+    assert manifest["for_purpose"] == "complaint"
+    (entry,) = world.ledger.access_log()
+    assert (entry.action, entry.recording_id) == ("export", rec.recording_id)
+    assert entry.detail["for_purpose"] == "complaint" and "outcome" not in entry.detail
+    (event,) = world.events("export")
+    assert event["for_purpose"] == "complaint"
+
+
+def test_export_for_a_purpose_the_recording_lacks_is_refused_and_logged(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = world.add(deadline=DEADLINE)  # an order recording: evidence, no consent to quality
+    to = tmp_path / "qa"
+    status, out, err = run(capsys, "export", rec.recording_id, "--to", str(to), "--for",
+                           "quality", "--reason", "monthly quality review", *env(world))
+    assert status == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"recguard: error: export refused: recording {rec.recording_id} "
+                          "may not be used for quality: it was recorded for order")
+    assert "nothing was written" in err
+    assert not to.exists()
+
+    (entry,) = world.ledger.access_log()
+    assert (entry.action, entry.actor, entry.reason) == ("export", ME, "monthly quality review")
+    assert entry.recording_id == rec.recording_id and entry.call_id == rec.call_id
+    assert entry.detail == {"request": "recording", "for_purpose": "quality",
+                            "purposes": ["order"], "outcome": "refused"}
+    (event,) = world.events("export_failed")
+    assert (event["level"], event["outcome"], event["for_purpose"], event["purposes"]) == (
+        "warning", "refused", "quality", ["order"])
+    assert event["recording_id"] == rec.recording_id and event["actor"] == ME
+    assert world.events("export") == []
+
+    status, out, _ = run(capsys, "access-log", *env(world))
+    assert status == 0 and "outcome=refused" in out and "for_purpose=quality" in out
+
+
+def test_export_for_a_purpose_the_recording_has_is_allowed(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = world.add(deadline=DEADLINE, purposes=("order", "quality"))  # the caller consented
+    to = tmp_path / "qa"
+    status, out, err = run(capsys, "export", rec.recording_id, "--to", str(to), "--for",
+                           "quality", "--reason", "monthly quality review", *env(world))
+    assert status == 0, err
+    with wave.open(str(to / f"{rec.recording_id}.wav")) as audio:
+        assert audio.getnframes() == 4000
+    manifest = json.loads((to / "manifest.json").read_text())
+    assert manifest["for_purpose"] == "quality"
+    assert manifest["recordings"][0]["purposes"] == ["order", "quality"]
+    (entry,) = world.ledger.access_log()
+    assert entry.detail["for_purpose"] == "quality"
+
+
+def test_export_for_a_purpose_the_policy_lacks_is_a_usage_error(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = world.add(deadline=DEADLINE)
+    status, out, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "x"),
+                           "--for", "qualty", "--reason", "review", *env(world))
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "--for 'qualty' is not a purpose of the policy sl-call-centre 2026-11" in err
+    assert ("its purposes: order, change, cancellation, complaint, quality "
+            "(never recorded: general_info, employee_supervision, deterrence)") in err
+    assert not (tmp_path / "x").exists()
+    assert world.ledger.access_log() == [] and world.log_lines() == []
+
+
+def test_the_purposes_come_from_the_policy_in_the_settings(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "policy"
+    (folder / "prompts").mkdir(parents=True)
+    (folder / "prompts" / "evidence.txt").write_text("This call is recorded as evidence.\n")
+    (folder / "policy.toml").write_text(
+        '[policy]\nname = "orders-only"\nversion = "1"\n\n'
+        '[purposes.order]\nbasis = "evidence"\nretention_days = 1095\n'
+        'description = "ordering"\n\n'
+        '[notices.evidence]\ncovers = ["order"]\nprompt = "recguard/evidence"\n'
+        'text = "prompts/evidence.txt"\n')
+    path = env_file(world, RECGUARD_POLICY=str(folder / "policy.toml"))
+    rec = world.add(deadline=DEADLINE, purposes=("order", "quality"))
+    status, _, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "x"),
+                         "--for", "quality", "--reason", "review", "--env-file", str(path))
+    assert status == 2 and "policy orders-only 1" in err and err.rstrip().endswith(
+        "its purposes: order")
+    status, _, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "x"),
+                         "--for", "order", "--reason", "review", "--env-file", str(path))
+    assert status == 0, err
 
 
 def test_export_refusals(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rec = world.add(deadline=DEADLINE)
     status, _, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "a"),
-                         *env(world))
+                         "--for", "order", *env(world))
     assert status == 2 and "--reason" in err
-    status, _, err = run(capsys, "export", "f" * 32, "--to", str(tmp_path / "a"), "--reason",
-                         "x", *env(world))
+    status, _, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "a"),
+                         "--reason", "review", *env(world))
+    assert status == 2 and "--for" in err
+    status, _, err = run(capsys, "export", "f" * 32, "--to", str(tmp_path / "a"), "--for",
+                         "order", "--reason", "x", *env(world))
     assert status == 2 and "no recording" in err
+    assert world.ledger.access_log() == []
 
     data = bytearray(Path(rec.stored_path).read_bytes())
     data[200] ^= 0xFF
     Path(rec.stored_path).write_bytes(bytes(data))
     status, out, err = run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "a"),
-                           "--reason", "review", *env(world))
+                           "--for", "order", "--reason", "review", *env(world))
     assert status == 1 and out == ""
     assert "export refused" in err and "authentication failed" in err and "Traceback" not in err
     assert not (tmp_path / "a").exists()
+    (entry,) = world.ledger.access_log()
+    assert (entry.detail["outcome"], entry.detail["for_purpose"]) == ("failed", "order")
 
 
 # --- access-log -------------------------------------------------------------------------------
@@ -308,8 +399,8 @@ def test_access_log_shows_who_did_what_when_and_why(world: World, tmp_path: Path
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     rec = world.add(deadline=DEADLINE)
     run(capsys, "hold", rec.recording_id, "--reason", "court case", *env(world))
-    run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "e"), "--reason",
-        "complaint review", *env(world))
+    run(capsys, "export", rec.recording_id, "--to", str(tmp_path / "e"), "--for", "order",
+        "--reason", "complaint review", *env(world))
     run(capsys, "release", rec.recording_id, *env(world))
     run(capsys, "subject", "find", "--caller", NUMBER, *env(world))
     run(capsys, "purge", "--now", "2030-01-01", *env(world))

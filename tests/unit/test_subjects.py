@@ -24,6 +24,7 @@ from asterisk_recguard.subjects import (
     REQUEST_RECORDING,
     REQUEST_SUBJECT,
     ExportFailed,
+    ExportRefused,
     erase,
     export_recordings,
     find,
@@ -138,6 +139,7 @@ def test_export_decrypts_verifies_and_writes_a_manifest(world: World, tmp_path: 
     assert entry["duration_s"] == 0.5
     text = (to / MANIFEST).read_text()
     assert "caller_hash" not in text and caller_hash() not in text
+    assert "for_purpose" not in manifest  # the data subject's own request has no purpose
 
     exports = [e for e in world.ledger.access_log() if e.action == "export"]
     assert sorted(e.recording_id for e in exports) == sorted(r.recording_id for r in recs)
@@ -151,7 +153,7 @@ def test_unencrypted_recording_exports_as_a_verified_copy(world: World, tmp_path
     rec = world.add(deadline=DEADLINE, encrypted=False)
     export_recordings(world.ledger, world.log, [rec], tmp_path / "out", reason="review",
                       actor=ACTOR, keyring=lambda: pytest.fail("no key is needed"),
-                      request=REQUEST_RECORDING)
+                      request=REQUEST_RECORDING, for_purpose="order")
     out = tmp_path / "out" / f"{rec.recording_id}.wav"
     assert hashlib.sha256(out.read_bytes()).hexdigest() == rec.sha256
     assert Path(rec.path).exists()  # the recording itself stays
@@ -249,6 +251,105 @@ def test_nothing_to_export_is_still_logged(world: World, tmp_path: Path) -> None
     assert result.files == [] and not (tmp_path / "out").exists()
     (entry,) = world.ledger.access_log()
     assert entry.action == "export" and entry.detail["outcome"] == "nothing_found"
+
+
+# --- purpose limitation ------------------------------------------------------------------
+
+
+def test_an_export_for_a_purpose_the_recording_has_records_it(world: World,
+                                                              tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE, purposes=("complaint",))
+    to = tmp_path / "out"
+    export(world, [rec], to, reason="complaint review 4711", request=REQUEST_RECORDING,
+           for_purpose="complaint")
+    manifest = json.loads((to / MANIFEST).read_text())
+    assert manifest["request"] == REQUEST_RECORDING and manifest["for_purpose"] == "complaint"
+    (entry,) = world.ledger.access_log()
+    assert entry.detail == {"request": REQUEST_RECORDING, "to": str(to), "sha256": rec.sha256,
+                            "for_purpose": "complaint"}
+    (event,) = world.events("export")
+    assert event["for_purpose"] == "complaint" and event["recording_id"] == rec.recording_id
+
+
+def test_an_evidence_recording_is_not_reused_for_quality_review(world: World,
+                                                                tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)  # order only
+    to = tmp_path / "out"
+    with pytest.raises(ExportRefused) as info:
+        export(world, [rec], to, reason="quality review", request=REQUEST_RECORDING,
+               for_purpose="quality")
+    assert info.value.exit_code == 1 and "\n" not in str(info.value)
+    assert str(info.value) == (
+        f"export refused: recording {rec.recording_id} may not be used for quality: it was "
+        "recorded for order, and a recording is used only for the purposes it was recorded "
+        "for; nothing was written")
+    assert info.value.failures == [(rec.recording_id, "it was recorded for order, not for quality")]
+    assert not to.exists()
+
+    (entry,) = world.ledger.access_log()
+    assert (entry.action, entry.actor, entry.reason, entry.recording_id) == (
+        "export", ACTOR, "quality review", rec.recording_id)
+    assert entry.detail == {"request": REQUEST_RECORDING, "for_purpose": "quality",
+                            "purposes": ["order"], "outcome": "refused"}
+    (event,) = world.events("export_failed")
+    assert event["level"] == "warning" and event["outcome"] == "refused"
+    assert event["purposes"] == ["order"] and event["for_purpose"] == "quality"
+    assert event["error"] == "it was recorded for order, not for quality"
+
+
+def test_one_recording_without_the_purpose_refuses_the_whole_export(world: World,
+                                                                   tmp_path: Path) -> None:
+    consented = world.add(deadline=DEADLINE, purposes=("order", "quality"), seed=1)
+    evidence = world.add(deadline=DEADLINE, purposes=("order", "change"), seed=2)
+    to = tmp_path / "out"
+    with pytest.raises(ExportRefused) as info:
+        export(world, [consented, evidence], to, reason="quality review",
+               request=REQUEST_RECORDING, for_purpose="quality")
+    assert str(info.value).startswith(
+        f"export refused: recording {evidence.recording_id} may not be used for quality: "
+        "it was recorded for order and change,")
+    assert not to.exists()  # not even the consented one: all or nothing
+    refused = [(e.recording_id, e.detail["outcome"]) for e in world.ledger.access_log()]
+    assert refused == [(evidence.recording_id, "refused")]
+
+    complaint = world.add(deadline=DEADLINE, purposes=("complaint",), seed=3)
+    with pytest.raises(ExportRefused) as info:
+        export(world, [consented, evidence, complaint], to, reason="quality review",
+               request=REQUEST_RECORDING, for_purpose="quality")
+    assert str(info.value).splitlines() == [
+        "export refused: 2 recording(s) may not be used for quality (a recording is used only "
+        "for the purposes it was recorded for); nothing was written",
+        f"  {evidence.recording_id}: it was recorded for order and change, not for quality",
+        f"  {complaint.recording_id}: it was recorded for complaint, not for quality",
+    ]
+    assert not to.exists()
+
+
+def test_the_purpose_is_checked_before_the_recording_is_read(world: World,
+                                                             tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    Path(rec.stored_path).unlink()
+    with pytest.raises(ExportRefused):
+        export(world, [rec], tmp_path / "out", reason="quality review",
+               request=REQUEST_RECORDING, for_purpose="quality")
+    assert world.events("export_failed")[0]["outcome"] == "refused"
+
+
+def test_an_export_of_a_recording_needs_a_purpose(world: World, tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    with pytest.raises(UserError, match="--for PURPOSE") as info:
+        export(world, [rec], tmp_path / "out", reason="review", request=REQUEST_RECORDING)
+    assert info.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+    assert world.ledger.access_log() == [] and world.log_lines() == []
+
+
+def test_a_data_subject_export_is_not_limited_by_purpose(world: World, tmp_path: Path) -> None:
+    recs = [world.add(deadline=DEADLINE, purposes=(p,), seed=i)
+            for i, p in enumerate(("order", "complaint", "quality"))]
+    result = export(world, recs, tmp_path / "dsar", caller_hash=caller_hash())
+    assert len(result.files) == 3
+    assert all("for_purpose" not in e.detail for e in world.ledger.access_log())
 
 
 # --- erase -----------------------------------------------------------------------------------
