@@ -188,6 +188,14 @@ def run_check_config(args: argparse.Namespace) -> int:
     settings_policy, warnings = _check_settings(args.env_file)
     path = args.policy or settings_policy or _policy_default()
     policy = pol.load_policy(path)
+    for notice_id in sorted(policy.notices):
+        text = policy.text_path(notice_id)
+        if not text.is_file():
+            # The text is the record of what callers were told; a notice without it cannot be shown.
+            raise UserError(
+                f"{path}: notices.{notice_id}.text: {text} does not exist; keep the text of every "
+                "notice next to the policy (it is what callers hear, and what you show the regulator)"
+            )
     recording = sum(1 for purpose in policy.purposes.values() if purpose.records)
     never = len(policy.purposes) - recording
     print(

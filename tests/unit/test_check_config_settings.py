@@ -70,3 +70,18 @@ def test_env_file_readable_by_others_draws_a_warning(tmp_path: Path, capsys: pyt
     env.chmod(0o644)
     assert main(["check-config", "--env-file", str(env)]) == 0
     assert "chmod 600" in capsys.readouterr().err
+
+
+def test_a_notice_whose_text_file_is_missing_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asterisk_recguard.resources import default_policy_path
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text(default_policy_path().read_text())  # its prompts/ folder is not beside it here
+    assert main(["check-config", "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert "notices.evidence-v1.text" in err and "does not exist" in err
+
+
+def test_the_shipped_policy_has_all_its_notice_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    assert "OK — policy" in capsys.readouterr().out

@@ -139,6 +139,7 @@ def test_env_overrides_the_shipped_policy(
 ) -> None:
     path = tmp_path / "other.toml"
     path.write_text(OTHER_POLICY)
+    (tmp_path / "short.txt").write_text("the short notice\n")
     monkeypatch.setenv("RECGUARD_POLICY", str(path))
     data = run_json(capsys, "--purpose", "order", "--notice-interrupted", "short")
     assert data == {

@@ -57,6 +57,12 @@ def edit(old: str, new: str) -> str:
 
 
 def check_config(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    # The notice texts the test policies name, beside them as check-config wants.
+    for name in ("evidence-v1.txt", "quality-consent-v1.txt"):
+        text = path.parent / "prompts" / "sl" / name
+        if path.parent != default_policy_path().parent and not text.exists():
+            text.parent.mkdir(parents=True, exist_ok=True)
+            text.write_text("notice text\n")
     status = main(["check-config", "--policy", str(path)])
     out, err = capsys.readouterr()
     return status, out, err
