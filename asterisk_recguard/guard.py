@@ -111,8 +111,10 @@ class Guard:
         self.clock = clock
         # Files of the MixMonitors the guard itself started; any other is unauthorized.
         self._own_files: set[str] = set()
-        # Deletions under way on this guard's own threads (reconcile leaves them be).
+        # Deletions and finalizations under way on this guard's own threads
+        # (reconcile leaves them be).
         self._deleting: set[str] = set()
+        self._finalizing: set[str] = set()
         self.gate_seconds: deque[float] = deque(maxlen=100_000)
         self.calls: dict[str, CallState] = {}
         self._calls_lock = threading.Lock()
@@ -171,6 +173,8 @@ class Guard:
         name = str(channel.get("name", ""))
         outcome = "skip"
         recording_id = ""
+        first_pass = False
+        subscribed = False
         try:
             if not self.accepting:
                 raise RuntimeError("recguard is shutting down")
@@ -194,6 +198,7 @@ class Guard:
                     )
                     # Before continuing, so no change after the gate is missed.
                     self.ari.subscribe(f"channel:{call_id}")
+                subscribed = True
                 self._apply(state, facts, trigger="gate")
                 if state.recording:
                     outcome, recording_id = "record", state.recording.recording_id
@@ -203,6 +208,10 @@ class Guard:
             outcome = "skip"
             with self._calls_lock:
                 state = self.calls.get(call_id)
+                if state is not None and first_pass and not subscribed:
+                    # Its hangup will never be seen; a ledger entry, if any, is
+                    # finalized by the next reconcile.
+                    self.calls.pop(call_id, None)
             if state is not None and state.recording is not None:
                 self._discard(state, reason="gate_failed", trigger="gate")
                 recording_id = ""
@@ -236,12 +245,15 @@ class Guard:
                 facts = replace(facts, consent=Consent.WITHDRAWN)
             if facts == state.facts:
                 return
-            try:
-                self._apply(state, facts, trigger=trigger)
-            except Exception as exc:
-                log.exception("re-decision failed for %s", state.channel)
-                self.log.emit("change_failed", call_id=state.call_id, channel=state.channel,
-                              error=f"{type(exc).__name__}: {exc}")
+            self._reapply(state, facts, trigger)
+
+    def _reapply(self, state: CallState, facts: CallFacts, trigger: str) -> None:
+        try:
+            self._apply(state, facts, trigger=trigger)
+        except Exception as exc:
+            log.exception("re-decision failed for %s", state.channel)
+            self.log.emit("change_failed", call_id=state.call_id, channel=state.channel,
+                          error=f"{type(exc).__name__}: {exc}")
 
     def consent_withdrawn_by_key(self, channel: dict[str, Any]) -> None:
         state = self._tracked(channel["id"])
@@ -250,8 +262,7 @@ class Guard:
         with state.lock:
             if state.facts.consent is not Consent.GIVEN:
                 return
-            facts = replace(state.facts, consent=Consent.WITHDRAWN)
-            self._apply(state, facts, trigger="dtmf")
+            self._reapply(state, replace(state.facts, consent=Consent.WITHDRAWN), "dtmf")
         try:
             # Tell the dialplan, the agent's desktop and a later gate pass.
             self.recorder.ami.action("Setvar", Channel=state.channel, Variable=cf.CONSENT_VAR, Value="withdrawn")
@@ -296,12 +307,21 @@ class Guard:
                     self._update_purposes(rec, kept, reason=trigger)
                 self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
                 self.ledger.recording_stopped(rec.recording_id, stopped_at=ended)
-                self._store(state, rec, decision, ended)
+                self._store(state, rec, ended)
         except Exception as exc:
             log.exception("finalizing %s failed", state.call_id)
             self.log.emit("finalize_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
 
-    def _store(self, state: CallState, rec: ActiveRecording, decision: Decision, ended: datetime) -> None:
+    def _store(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
+        if rec.recording_id in self._finalizing:
+            return
+        self._finalizing.add(rec.recording_id)
+        try:
+            self._store_once(state, rec, ended)
+        finally:
+            self._finalizing.discard(rec.recording_id)
+
+    def _store_once(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
         self._own_files.discard(str(rec.path))
         if not wait_closed(rec.path):
             if not rec.path.exists():
@@ -374,7 +394,7 @@ class Guard:
             filename = None
             if "no such channel" in str(exc).lower():
                 return
-        if filename and filename in self._own_files:
+        if filename and self._is_own(filename):
             return
         started_by = "channel at {},{},{}".format(
             event.get("Context", "?"), event.get("Exten", "?"), event.get("Priority", "?")
@@ -407,6 +427,19 @@ class Guard:
             file_deleted=deleted,
         )
 
+    def _is_own(self, filename: str) -> bool:
+        """A file the guard started: one it is recording now, or any recording the ledger knows."""
+        if filename in self._own_files:
+            return True
+        path = Path(filename)
+        if path.parent != self.recorder.recordings_dir or not path.name.endswith(".wav"):
+            return False
+        recording_id = path.name[: -len(".wav")]
+        try:
+            return self.recorder.path_for(recording_id) == path and self.ledger.recording(recording_id) is not None
+        except ValueError:
+            return False
+
     def _local(self, filename: str | None) -> Path | None:
         """The unauthorized file as recguard can reach it: only inside the recordings directory."""
         if not filename:
@@ -430,7 +463,7 @@ class Guard:
             state.recording = None
             self._own_files.discard(str(rec.path))
             self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
-            self._submit(self._store, state, rec, state.decision, self.clock())
+            self._submit(self._store, state, rec, self.clock())
             if state.decision is not None and state.decision.record:
                 new = self._start(state, state.decision)
                 self._record_decision(state, state.facts, state.decision, "resume", "start", new.recording_id)
@@ -476,6 +509,16 @@ class Guard:
                 self._schedule_finalize(call_id, None, trigger="reconcile")
                 continue
             self.facts_changed(channel, trigger="reconcile")
+        # A finalization cut short (a crash between the hangup and the encryption).
+        for rec in self.ledger.active_recordings():
+            call = self.ledger.call(rec.call_id)
+            if (rec.status == "stopped" and call is not None and call.status == "ended"
+                    and rec.recording_id not in self._finalizing):
+                stale = CallState(call_id=call.call_id, channel=call.channel,
+                                  facts=CallFacts.from_dict(call.last_facts))
+                active = ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "",
+                                         tuple(rec.purposes))
+                self._submit(self._store, stale, active, call.ended_at or self.clock())
         for rec in self.ledger.pending_deletions():
             if rec.recording_id not in self._deleting:
                 self._submit(self._erase, rec.recording_id, (rec.path, rec.stored_path),

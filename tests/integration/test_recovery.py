@@ -190,3 +190,41 @@ def test_a_second_guard_on_the_same_app_refuses_to_start(sandbox: Sandbox, idle:
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(15) == 0
+
+
+def test_a_finalization_cut_short_is_finished_at_the_next_start(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    """The guard died between the hangup and the encryption: the ledger says
+    'stopped' for an ended call, and the clear WAV is still there."""
+    import uuid
+    import wave
+
+    from asterisk_recguard.ledger import utcnow
+
+    env = sandbox.credentials()
+    recording_id = uuid.uuid4().hex
+    clear = sandbox.recordings_dir / f"{recording_id}.wav"
+    with wave.open(str(clear), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\x01\x00" * 16000)
+    call_id = f"cut-{recording_id[:8]}"
+    ended = utcnow()
+    with Ledger(env["RECGUARD_LEDGER"]) as book:
+        book.upsert_call_start(call_id, channel="PJSIP/cut-00000001", facts={
+            "purposes": ["order"], "notices": {"evidence-v1": "complete"}, "consent": "none", "outcome": "unknown"})
+        book.recording_started(recording_id, call_id=call_id, channel="PJSIP/cut-00000001", path=clear,
+                               purposes=["order"], bases={"order": "evidence"})
+        book.end_call(call_id, ended_at=ended)
+        book.recording_stopped(recording_id, stopped_at=ended)
+    process = start_guard(sandbox, idle)
+    try:
+        with Ledger(env["RECGUARD_LEDGER"]) as book:
+            assert wait_until(lambda: book.recording(recording_id).status == "finalized", 10)
+            rec = book.recording(recording_id)
+            assert rec.duration_s == 2.0 and rec.stored_path and Path(rec.stored_path).exists()
+            assert not clear.exists()
+            assert (rec.deadline - ended).days == 1095
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
