@@ -42,7 +42,9 @@ def run_demo(language: str = "sl", keep: bool = False) -> int:
     sandbox = Sandbox()
     started_here = not sandbox.is_running()
     if started_here:
-        print("Starting the sandbox Asterisk (the first time builds a Debian sid root with Asterisk 22)...")
+        if sandbox.will_build_root():
+            print(f"Building a Debian sid root with Asterisk 22 in {sandbox.root_dir} (once; about 20 s)...")
+        print("Starting the sandbox Asterisk...", flush=True)
         sandbox.up()
     env = sandbox.credentials()
     print(f"Asterisk {sandbox.status()['asterisk_version']} runs; the example IVR is loaded.")

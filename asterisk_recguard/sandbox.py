@@ -439,6 +439,12 @@ class Sandbox:
         self.ensure_root()
         return "chroot", ["chroot", str(self.root_dir), "/usr/sbin/asterisk"]
 
+    def will_build_root(self) -> bool:
+        """True when the next `up` has to build the Debian sid root first (about 20 s)."""
+        if self.mode != "chroot" and host_asterisk():
+            return False
+        return not (self.root_dir / "usr/sbin/asterisk").exists()
+
     def ensure_root(self) -> Path:
         """Build the cached Debian sid root with Asterisk once; reuse it later."""
         root = self.root_dir

@@ -41,6 +41,9 @@ def _sandbox(args: argparse.Namespace) -> Sandbox:
 def _up(args: argparse.Namespace) -> int:
     sandbox = _sandbox(args)
     began = time.monotonic()
+    if sandbox.will_build_root():
+        print(f"building a Debian sid root with Asterisk 22 in {sandbox.root_dir} (once; about 20 s)...",
+              flush=True)
     info = sandbox.up(includes=args.include, timeout=args.timeout)
     status = sandbox.status()
     print(f"sandbox up in {time.monotonic() - began:.1f} s: {status['asterisk_version']} ({info.mode}, pid {info.pid})")
