@@ -61,7 +61,9 @@ class Daemon:
             on_disconnect=lambda reason: self.decision_log.emit("ami_disconnected", error=reason),
             on_event=lambda event: self.guard.on_ami_event(event),
         )
-        self.recorder = Recorder(self.ami, settings.recordings_dir)
+        # MixMonitor must answer well within the time the gate may hold a call.
+        self.recorder = Recorder(self.ami, settings.recordings_dir,
+                                 action_timeout=min(1.5, settings.gate_timeout / 2))
         self.guard = Guard(
             policy=self.policy,
             ari=self.ari,
@@ -72,6 +74,7 @@ class Daemon:
             default_country_code=settings.default_country_code,
             keyring=self.keyring,
             enforce_unauthorized=settings.enforce_unauthorized,
+            gate_timeout=settings.gate_timeout,
         )
         self.events = EventStream(
             self.ari,

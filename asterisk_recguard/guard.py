@@ -96,6 +96,7 @@ class Guard:
         default_country_code: str = "386",
         keyring: Keyring | None = None,
         enforce_unauthorized: bool = True,
+        gate_timeout: float = 2.0,
         finalize_workers: int = 4,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -108,6 +109,7 @@ class Guard:
         self.default_country_code = default_country_code
         self.keyring = keyring
         self.enforce_unauthorized = enforce_unauthorized
+        self.gate_timeout = gate_timeout
         self.clock = clock
         # Files of the MixMonitors the guard itself started; any other is unauthorized.
         self._own_files: set[str] = set()
@@ -164,11 +166,11 @@ class Guard:
     def gate(self, channel: dict[str, Any]) -> None:
         began = time.perf_counter()
         try:
-            self._gate(channel)
+            self._gate(channel, began)
         finally:
             self.gate_seconds.append(time.perf_counter() - began)
 
-    def _gate(self, channel: dict[str, Any]) -> None:
+    def _gate(self, channel: dict[str, Any], began: float) -> None:
         call_id = channel["id"]
         name = str(channel.get("name", ""))
         outcome = "skip"
@@ -199,6 +201,9 @@ class Guard:
                     # Before continuing, so no change after the gate is missed.
                     self.ari.subscribe(f"channel:{call_id}")
                 subscribed = True
+                if time.perf_counter() - began > self.gate_timeout:
+                    # Too slow to decide in time: the caller goes on, unrecorded.
+                    raise TimeoutError(f"the gate took over {self.gate_timeout:g} s before deciding")
                 self._apply(state, facts, trigger="gate")
                 if state.recording:
                     outcome, recording_id = "record", state.recording.recording_id

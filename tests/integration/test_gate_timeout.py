@@ -1,0 +1,28 @@
+"""RECGUARD_GATE_TIMEOUT: a guard too slow to decide lets the caller go on, unrecorded."""
+
+from __future__ import annotations
+
+from asterisk_recguard.ari import wait_until
+from asterisk_recguard.callsim import CallerSimulator
+from asterisk_recguard.sandbox import Sandbox
+
+from .guardrun import guard_in_process, read_log
+
+
+def test_a_gate_over_its_time_continues_unrecorded(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    facts = {"RECGUARD_PURPOSE": "order", "RECGUARD_NOTICES": "evidence-v1:complete"}
+    # No real gate decides within a microsecond: the limit is always exceeded.
+    with guard_in_process(sandbox.env_file, RECGUARD_GATE_TIMEOUT="0.000001") as daemon:
+        call = idle.call("recguard-test-guard", "direct", variables=facts)
+        call.wait_answered()
+        assert call.wait_centre_variable("TEST_AFTER_GATE") == "yes"
+        assert call.centre_variable("RECGUARD_DECISION") == "skip"
+        call_id = call.centre_channel()["id"]
+        assert daemon.ledger.recordings_for_call(call_id) == []
+        failures = [e for e in read_log(daemon.settings.decision_log)
+                    if e["event"] == "gate_failed" and e.get("call_id") == call_id]
+        assert failures and "took over" in failures[0]["error"]
+        call.hangup()
+        call.wait_ended()
+        assert wait_until(lambda: not daemon.guard.calls, 5)
+        daemon.guard.wait_idle()
