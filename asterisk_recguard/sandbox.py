@@ -15,6 +15,7 @@ Asterisk and recguard see every file under one name.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -129,6 +130,23 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def _runs_config(pid: int, config: Path) -> bool:
+    """True when ``pid`` is alive and was started with ``config`` among its arguments.
+
+    A pid saved in ``sandbox.json`` may, after a reboot or once it is reused,
+    name an unrelated process; only one whose command line names this
+    sandbox's ``asterisk.conf`` is the sandbox's Asterisk.
+    """
+    if not _pid_alive(pid):
+        return False
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        # Gone meanwhile, or hidden from us: either way not provably ours.
+        return False
+    return os.fsencode(str(config)) in arguments
+
+
 def _mounted_points() -> list[str]:
     with open("/proc/self/mounts", encoding="utf-8") as mounts:
         # Mount points escape spaces as \040; the sandbox paths have none.
@@ -142,6 +160,20 @@ def _processes_in_root(root: Path) -> list[int]:
         if entry.name.isdigit():
             try:
                 if os.readlink(entry / "root") == target:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """Processes with ``path`` as one of their arguments (an orphaned mmdebstrap, say)."""
+    wanted = os.fsencode(str(path))
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if wanted in (entry / "cmdline").read_bytes().split(b"\0"):
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -244,6 +276,15 @@ class Sandbox:
     def root_dir(self) -> Path:
         return self.cache_dir / "sid-asterisk-root"
 
+    @property
+    def config_file(self) -> Path:
+        """The ``asterisk.conf`` this sandbox's Asterisk is started with (``-C``)."""
+        return self.etc_dir / "asterisk.conf"
+
+    def _runs(self, pid: int) -> bool:
+        """The saved pid is alive and still this sandbox's Asterisk."""
+        return _runs_config(pid, self.config_file)
+
     # -- public operations ---------------------------------------------------
 
     def info(self) -> SandboxInfo | None:
@@ -257,7 +298,7 @@ class Sandbox:
 
     def is_running(self) -> bool:
         info = self.info()
-        return bool(info and _pid_alive(info.pid))
+        return bool(info and self._runs(info.pid))
 
     def up(self, includes: Sequence[Path] = (), timeout: float = 60.0) -> SandboxInfo:
         """Start Asterisk and return once ARI answers."""
@@ -291,7 +332,7 @@ class Sandbox:
         console = open(self.state_dir / "log" / "console", "wb")
         try:
             process = subprocess.Popen(
-                [*runner, "-f", "-n", "-C", str(self.etc_dir / "asterisk.conf")],
+                [*runner, "-f", "-n", "-C", str(self.config_file)],
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -330,21 +371,25 @@ class Sandbox:
         if info is None:
             self._cleanup_stale()
             return
-        if _pid_alive(info.pid):
+        # A pid that is gone or now names another program (reboot, pid reuse)
+        # is never signalled: the sandbox is stale and only cleaned up.
+        if self._runs(info.pid):
             try:
                 self.cli("core stop now", timeout=5)
             except SandboxError:
                 pass
             self._wait_exit(info.pid, timeout / 3)
             for sig in (signal.SIGTERM, signal.SIGKILL):
-                if not _pid_alive(info.pid):
+                # Checked again right before each signal, as the pid may have
+                # exited and been reused while we waited.
+                if not self._runs(info.pid):
                     break
                 try:
                     os.killpg(info.pid, sig)
                 except ProcessLookupError:
                     break
                 self._wait_exit(info.pid, timeout / 3)
-            if _pid_alive(info.pid):
+            if self._runs(info.pid):
                 raise SandboxError(f"Asterisk (pid {info.pid}) did not stop; kill it by hand")
         if info.root:
             self._kill_own_processes(Path(info.root))
@@ -355,7 +400,7 @@ class Sandbox:
         info = self.info()
         if info is None:
             return {"running": False, "state_dir": str(self.state_dir)}
-        alive = _pid_alive(info.pid)
+        alive = self._runs(info.pid)
         answers = False
         version = None
         if alive:
@@ -390,18 +435,21 @@ class Sandbox:
     def cli(self, command: str, timeout: float = 15.0) -> str:
         """Run one Asterisk CLI command in the running sandbox and return its output."""
         info = self.info()
-        if info is None or not _pid_alive(info.pid):
+        if info is None or not self._runs(info.pid):
             raise SandboxError(f"no sandbox runs from {self.state_dir}; start one with `recguard sandbox up`")
         runner = ["chroot", info.root, "asterisk"] if info.root else [host_asterisk() or "asterisk"]
         try:
             done = subprocess.run(
-                [*runner, "-C", str(self.etc_dir / "asterisk.conf"), "-rx", command],
+                [*runner, "-C", str(self.config_file), "-rx", command],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             raise SandboxError(f"the Asterisk CLI did not answer {command!r} within {timeout:.0f} s")
+        except OSError as exc:
+            # `down` falls back to signals on a SandboxError; a vanished binary must not stop it.
+            raise SandboxError(f"could not run the Asterisk CLI ({' '.join(runner)}): {exc}")
         if done.returncode != 0:
             raise SandboxError(f"the Asterisk CLI failed on {command!r}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
@@ -445,26 +493,71 @@ class Sandbox:
             return False
         return not (self.root_dir / "usr/sbin/asterisk").exists()
 
-    def ensure_root(self) -> Path:
-        """Build the cached Debian sid root with Asterisk once; reuse it later."""
+    @property
+    def build_lock_file(self) -> Path:
+        """Held (``flock``) by whichever process builds the root; never removed."""
+        return self.cache_dir / "sid-asterisk-root.lock"
+
+    def _ready_root(self) -> Path | None:
         root = self.root_dir
-        if (root / "usr/sbin/asterisk").exists():
-            tmp = root / "tmp"
-            if not tmp.is_dir():
-                tmp.mkdir()
-                tmp.chmod(0o1777)
-            return root
+        if not (root / "usr/sbin/asterisk").exists():
+            return None
+        tmp = root / "tmp"
+        if not tmp.is_dir():
+            tmp.mkdir(exist_ok=True)
+            tmp.chmod(0o1777)
+        return root
+
+    def ensure_root(self) -> Path:
+        """Build the cached Debian sid root with Asterisk once; reuse it later.
+
+        Two `up`s at once must not both build, nor the second one kill and
+        delete the first one's half-built root: building is serialised by an
+        exclusive lock on a file in the cache directory. The kernel releases
+        the lock when its holder ends, however it ends, so a leftover
+        ``.building`` directory found while holding the lock is stale.
+        """
+        ready = self._ready_root()
+        if ready is not None:
+            return ready
         if not shutil.which("mmdebstrap"):
             raise SandboxError(
                 "no asterisk on PATH and no mmdebstrap to build a Debian sid root with one; "
                 "apt-get install mmdebstrap (or install Asterisk 20+)"
             )
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        # os.open's descriptor is not inherited, so mmdebstrap does not hold the lock.
+        lock_fd = os.open(self.build_lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # Blocks while another process builds (about 20 s on a first `up`).
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            # The process we waited for may just have built it.
+            ready = self._ready_root()
+            if ready is not None:
+                return ready
+            return self._build_root()
+        finally:
+            os.close(lock_fd)  # releases the lock
+
+    def _build_root(self) -> Path:
+        """Run mmdebstrap; only with the build lock held."""
+        root = self.root_dir
         building = self.cache_dir / "sid-asterisk-root.building"
         if building.exists():
-            # Only the builder ever runs in a half-built root.
-            for pid in _processes_in_root(building):
-                os.kill(pid, signal.SIGKILL)
+            # Left by a builder that died: we hold the lock, so no live
+            # `recguard` builds now. Its mmdebstrap may outlive it (the lock
+            # goes with the process that took it), and only the builder ever
+            # runs in a half-built root: both are ended before the removal.
+            leftovers = set(_processes_in_root(building)) | set(_processes_naming(building))
+            leftovers.discard(os.getpid())
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 5
+            while any(_pid_alive(pid) for pid in leftovers) and time.monotonic() < deadline:
+                time.sleep(0.05)
             self._unmount([p for p in _mounted_points() if p.startswith(str(building) + "/")])
             shutil.rmtree(building)
         command = [
@@ -542,14 +635,13 @@ class Sandbox:
     def _cleanup_stale(self) -> None:
         """Mounts or an info file left by a sandbox that died without `down`."""
         info = self.info()
-        if info is not None and not _pid_alive(info.pid):
+        if info is not None and not self._runs(info.pid):
             if info.root:
                 self._kill_own_processes(Path(info.root))
             self._unmount(info.mounts, info.created_dirs)
             self.info_file.unlink(missing_ok=True)
 
-    @staticmethod
-    def _wait_exit(pid: int, timeout: float) -> None:
+    def _wait_exit(self, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -558,7 +650,7 @@ class Sandbox:
                     return
             except ChildProcessError:
                 pass
-            if not _pid_alive(pid):
+            if not self._runs(pid):
                 return
             time.sleep(0.05)
 
