@@ -65,3 +65,30 @@ def find_caller_number_key(value: object, _path: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+# Phone numbers are 7 to 15 digits (E.164), possibly after a "+" or "00";
+# internal extensions, sequence numbers and ports are shorter. A run inside
+# a longer token of letters and digits (a hex recording id) is not a number.
+_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])\+?\d{7,}(?![0-9A-Za-z])")
+MASK = "[number]"
+
+
+def mask_numbers(text: str) -> str:
+    """Replace every run of seven or more digits by ``[number]``.
+
+    For names built from dialled or presented numbers that recguard must
+    keep: channel names (``Local/0038640123456@out-…``), file names of
+    recordings made behind its back (``…-040123456-….wav``), dialplan
+    locations (``from-pstn,040123456,1``). What remains still tells an
+    operator where to look.
+    """
+    return _NUMBER_RUN.sub(lambda m: m.group() if _channel_sequence(text, m) else MASK, text)
+
+
+def _channel_sequence(text: str, match: re.Match[str]) -> bool:
+    """Asterisk's channel counter (``PJSIP/trunk-00000012``, ``…-0000001a;2``): eight
+    hex digits after the last dash, at the end of the name or before ``;``."""
+    start, end = match.span()
+    return (end - start == 8 and start > 0 and text[start - 1] == "-"
+            and (end == len(text) or text[end] == ";"))

@@ -257,7 +257,10 @@ class EventStream:
                     pass
                 self._ws = None
             if not self._stop.is_set() and self.on_disconnect:
-                self.on_disconnect(reason)
+                try:
+                    self.on_disconnect(reason)
+                except Exception:  # the stream must reconnect whatever the callback does
+                    log.exception("ARI disconnect handler failed")
             self._stop.wait(self.backoff_initial)
 
     def _read_loop(self, ws: websocket.WebSocket) -> str:

@@ -75,7 +75,10 @@ class Daemon:
             keyring=self.keyring,
             enforce_unauthorized=settings.enforce_unauthorized,
             gate_timeout=settings.gate_timeout,
+            monitor_dirs=[settings.monitor_dir],
         )
+        self.guard.on_replaced = self._replaced
+        self.exit_status = 0
         self.events = EventStream(
             self.ari,
             on_event=self.guard.on_ari_event,
@@ -119,6 +122,13 @@ class Daemon:
             if self._stop.wait(self.settings.purge_interval):
                 return
 
+    def _replaced(self) -> None:
+        """Another client took the ARI app: two guards must not fight over it."""
+        print(f"recguard: error: another client registered the ARI app {self.settings.ari_app!r}; "
+              "stopping (run one recguard per app)", file=sys.stderr, flush=True)
+        self.exit_status = 1
+        self._stop.set()
+
     def _unreachable(self, what: str, where: str, error: str) -> None:
         """Not fatal: the guard keeps trying, and until then calls pass the gate unrecorded."""
         message = f"{what} at {where} not reachable yet ({error or 'no answer'}); retrying, calls go unrecorded meanwhile"
@@ -160,7 +170,7 @@ class Daemon:
                                    policy=self.policy.label)
             return
         self.policy = policy
-        self.guard.policy = policy
+        self.guard.set_policy(policy)
         self.decision_log.emit("policy_reloaded", policy=policy.label)
 
     def run_forever(self) -> int:
@@ -183,7 +193,7 @@ class Daemon:
         while not self._stop.wait(1.0):
             pass
         self.stop()
-        return 0
+        return self.exit_status
 
 
 def run(env_file: Path | None) -> int:

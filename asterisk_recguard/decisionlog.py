@@ -60,8 +60,9 @@ Events (EVENTS), by who writes them::
                recording_finalized, recording_deleted, unauthorized_recording,
                call_resumed, gate_failed, change_failed, setvar_failed,
                stop_failed, finalize_failed, finalize_incomplete,
-               reconcile_failed, ari_connected, ari_disconnected,
-               ari_filter_failed
+               reconcile_failed, event_failed, task_failed,
+               stasis_unexpected, clear_copy_removed, app_replaced,
+               ari_connected, ari_disconnected, ari_filter_failed
     daemon     started, stopped, config_warning, ami_connected,
                ami_disconnected, ami_filter_failed, ari_unreachable,
                ami_unreachable, policy_reloaded, policy_reload_failed
@@ -83,7 +84,7 @@ from typing import Any
 
 import structlog
 
-from ._redact import is_caller_number_key
+from ._redact import is_caller_number_key, mask_numbers
 
 REDACTED = "[redacted]"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -104,6 +105,11 @@ EVENTS = frozenset({
     "finalize_failed",
     "finalize_incomplete",
     "reconcile_failed",
+    "event_failed",
+    "task_failed",
+    "stasis_unexpected",
+    "clear_copy_removed",
+    "app_replaced",
     # connections and lifecycle (guard, daemon)
     "started",
     "stopped",
@@ -174,6 +180,18 @@ def _one_line(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_one_line(v) for v in value]
     return value
+
+
+# Fields that name things after numbers (channels, foreign files, dialplan
+# locations, error texts quoting them); their digits runs are masked.
+_NAME_FIELDS = frozenset({"channel", "file", "started_by", "error"})
+
+
+def mask_numbers_in_names(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in _NAME_FIELDS & event_dict.keys():
+        if isinstance(event_dict[key], str):
+            event_dict[key] = mask_numbers(event_dict[key])
+    return event_dict
 
 
 def strip_line_breaks(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +319,7 @@ class DecisionLog:
                 _set_level,
                 to_plain,
                 redact_caller_numbers,
+                mask_numbers_in_names,
                 strip_line_breaks,
                 _order_keys,
                 _render,

@@ -13,17 +13,28 @@ Every decision goes to the ledger and to the decision log, with its facts and
 reasons. The guard knows nothing of HTTP or sockets: it is handed an ARI
 client, a recorder and a ledger, and is fed events by the daemon.
 
+Events are handled on a few "lanes" (threads), each call always on the same
+lane, so a call's events keep their order while one slow call does not hold
+up the gate of the next. File work (waiting for MixMonitor to close a file,
+hashing, encrypting, deleting) runs on a separate pool.
+
 The gate (a channel entering Stasis from dialplan/recguard.conf) must never
 keep a caller waiting: whatever fails, the channel is continued, unrecorded,
 and the failure is logged.
+
+AMI actions address channels by their uniqueid (Asterisk accepts it where a
+channel name is expected), so channel names, which may be built from dialled
+numbers, are kept only masked (``_redact.mask_numbers``).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from . import channelfacts as cf
+from ._redact import mask_numbers
+from .ami import AmiError
 from .ari import AriClient, AriError
 from .callerid import hash_caller
 from .decisionlog import DecisionLog
@@ -45,6 +58,9 @@ log = logging.getLogger(__name__)
 
 GATE_ARG = "gate"
 WITHDRAW_KEY = "9"
+# Where dialplan/recguard.conf leaves a call's final facts at hangup, so that
+# a call that ended while the guard was away is finalized on them.
+FINAL_FACTS_FAMILY = "recguard"
 # Only these event types reach the app (re-applied after every reconnect).
 EVENT_TYPES = (
     "StasisStart",
@@ -53,6 +69,7 @@ EVENT_TYPES = (
     "ChannelDtmfReceived",
     "ChannelHangupRequest",
     "ChannelDestroyed",
+    "ApplicationReplaced",
 )
 
 
@@ -66,7 +83,11 @@ class ActiveRecording:
 
 @dataclass
 class CallState:
-    """What the guard knows of one guarded call while it is up."""
+    """What the guard knows of one guarded call while it is up.
+
+    ``call_id`` is the channel's uniqueid (what AMI and ARI actions use);
+    ``channel`` is its name with any number masked (what the logs show).
+    """
 
     call_id: str
     channel: str
@@ -76,12 +97,50 @@ class CallState:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
+@dataclass(frozen=True)
+class FinalFacts:
+    """What the hangup handler left in AstDB for a call."""
+
+    facts: CallFacts
+    ended_at: datetime
+
+
 def encrypted_path(clear: Path) -> Path:
     return clear.with_name(clear.name + ".rgv")
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _event_age(event: dict[str, Any]) -> float:
+    """Seconds since Asterisk raised the event (0 when its timestamp is unusable)."""
+    stamp = event.get("timestamp")
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        raised = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return 0.0
+    age = (_now() - raised).total_seconds()
+    # A clock apart from ours (Asterisk on another host) is not evidence of delay.
+    return age if 0.0 <= age <= 60.0 else 0.0
+
+
+def parse_final_facts(value: str) -> FinalFacts | None:
+    """``epoch|purposes|notices|consent|outcome`` as written by the hangup handler."""
+    parts = value.split("|")
+    if len(parts) != 5:
+        return None
+    epoch, purposes, notices, consent, outcome = parts
+    try:
+        ended = datetime.fromtimestamp(int(epoch), timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    facts = cf.facts_from_channelvars({
+        cf.PURPOSE_VAR: purposes, cf.NOTICES_VAR: notices, cf.CONSENT_VAR: consent, cf.OUTCOME_VAR: outcome,
+    })
+    return FinalFacts(facts, ended)
 
 
 class Guard:
@@ -97,6 +156,8 @@ class Guard:
         keyring: Keyring | None = None,
         enforce_unauthorized: bool = True,
         gate_timeout: float = 2.0,
+        monitor_dirs: Iterable[Path] = (),
+        lanes: int = 4,
         finalize_workers: int = 4,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -110,25 +171,38 @@ class Guard:
         self.keyring = keyring
         self.enforce_unauthorized = enforce_unauthorized
         self.gate_timeout = gate_timeout
+        # Where a recording started behind the guard's back may be deleted:
+        # the recordings directory and Asterisk's monitor spool, nowhere else.
+        self.deletable_dirs = [recorder.recordings_dir, *monitor_dirs]
         self.clock = clock
-        # Files of the MixMonitors the guard itself started; any other is unauthorized.
+        self.on_replaced: Callable[[], None] | None = None
+        # Files of the MixMonitors the guard runs now; any other is unauthorized.
         self._own_files: set[str] = set()
-        # Deletions and finalizations under way on this guard's own threads
-        # (reconcile leaves them be).
+        # Deletions and finalizations under way on the pool (reconcile leaves them be).
         self._deleting: set[str] = set()
         self._finalizing: set[str] = set()
+        self._work_lock = threading.Lock()
         self.gate_seconds: deque[float] = deque(maxlen=100_000)
         self.calls: dict[str, CallState] = {}
         self._calls_lock = threading.Lock()
         self._finalizer = ThreadPoolExecutor(max_workers=finalize_workers, thread_name_prefix="finalize")
         self._pending: set[Future[None]] = set()
+        self._lanes: list[queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None]] = [
+            queue.Queue() for _ in range(max(1, lanes))
+        ]
+        self._lane_threads = [
+            threading.Thread(target=self._lane, args=(q,), name=f"lane-{i}", daemon=True)
+            for i, q in enumerate(self._lanes)
+        ]
+        for thread in self._lane_threads:
+            thread.start()
         self.accepting = True
 
     # -- wiring ----------------------------------------------------------------
 
     def on_ari_connected(self) -> None:
         """After every (re)connect: cut the event stream to what the guard uses,
-        and subscribe again to the calls it is tracking."""
+        and reconcile with what Asterisk has now."""
         try:
             self.ari.set_event_filter(EVENT_TYPES)
         except AriError as exc:
@@ -144,27 +218,65 @@ class Guard:
         self.log.emit("ari_disconnected", error=reason)
 
     def on_ari_event(self, event: dict[str, Any]) -> None:
+        """Called on the ARI thread: route the event to its call's lane."""
         kind = event.get("type")
+        if kind == "ApplicationReplaced":
+            self.log.emit("app_replaced", level="error", error=(
+                f"another client registered the ARI app {self.ari.app!r}; this guard no longer sees calls"))
+            if self.on_replaced:
+                self.on_replaced()
+            return
         channel = event.get("channel")
         if not isinstance(channel, dict) or not isinstance(channel.get("id"), str):
             return
+        received = time.perf_counter() - _event_age(event)
         if kind == "StasisStart":
-            args = event.get("args") or []
-            if args and args[0] == GATE_ARG:
-                self.gate(channel)
-        elif kind == "ChannelVarset":
-            if event.get("variable") in cf.FACT_VARS:
-                self.facts_changed(channel, trigger="change")
-        elif kind == "ChannelDtmfReceived":
-            if event.get("digit") == WITHDRAW_KEY:
-                self.consent_withdrawn_by_key(channel)
+            self._on_lane(channel["id"], self._stasis_start, event, channel, received)
+        elif kind == "ChannelVarset" and event.get("variable") in cf.FACT_VARS:
+            self._on_lane(channel["id"], self.facts_changed, channel, "change")
+        elif kind == "ChannelDtmfReceived" and event.get("digit") == WITHDRAW_KEY:
+            self._on_lane(channel["id"], self.consent_withdrawn_by_key, channel)
         elif kind == "ChannelDestroyed":
-            self.hangup(channel)
+            self._on_lane(channel["id"], self.hangup, channel)
+
+    def _on_lane(self, call_id: str, handler: Callable[..., None], *args: Any) -> None:
+        lane = self._lanes[zlib.crc32(call_id.encode()) % len(self._lanes)]
+        lane.put((handler, args))
+
+    def _lane(self, work: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None]) -> None:
+        while True:
+            item = work.get()
+            try:
+                if item is None:
+                    return
+                handler, args = item
+                try:
+                    handler(*args)
+                except Exception as exc:  # one bad event must not stop the lane
+                    log.exception("handling %s failed", getattr(handler, "__name__", handler))
+                    self.log.emit("event_failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                work.task_done()
+
+    def _stasis_start(self, event: dict[str, Any], channel: dict[str, Any], received: float) -> None:
+        args = event.get("args") or []
+        if args and args[0] == GATE_ARG:
+            self.gate(channel, received)
+            return
+        # Not the gate: whoever sent it here, the caller must not wait in Stasis.
+        self.log.emit("stasis_unexpected", level="warning", call_id=channel["id"],
+                      channel=mask_numbers(str(channel.get("name", ""))),
+                      error=f"Stasis({self.ari.app}) entered without the '{GATE_ARG}' argument; continued")
+        try:
+            self.ari.continue_in_dialplan(channel["id"])
+        except AriError as exc:
+            if exc.status != 404:
+                self.log.emit("gate_failed", call_id=channel["id"], error=str(exc))
 
     # -- the gate -----------------------------------------------------------------
 
-    def gate(self, channel: dict[str, Any]) -> None:
-        began = time.perf_counter()
+    def gate(self, channel: dict[str, Any], received: float | None = None) -> None:
+        began = received if received is not None else time.perf_counter()
         try:
             self._gate(channel, began)
         finally:
@@ -172,7 +284,7 @@ class Guard:
 
     def _gate(self, channel: dict[str, Any], began: float) -> None:
         call_id = channel["id"]
-        name = str(channel.get("name", ""))
+        name = mask_numbers(str(channel.get("name", "")))
         outcome = "skip"
         recording_id = ""
         first_pass = False
@@ -200,6 +312,8 @@ class Guard:
                     )
                     # Before continuing, so no change after the gate is missed.
                     self.ari.subscribe(f"channel:{call_id}")
+                else:
+                    facts = self._keep_withdrawal(state, facts)
                 subscribed = True
                 if time.perf_counter() - began > self.gate_timeout:
                     # Too slow to decide in time: the caller goes on, unrecorded.
@@ -219,7 +333,7 @@ class Guard:
                     self.calls.pop(call_id, None)
             if state is not None and state.recording is not None:
                 self._discard(state, reason="gate_failed", trigger="gate")
-                recording_id = ""
+            recording_id = ""
         finally:
             self._continue(call_id, name, outcome, recording_id)
 
@@ -239,16 +353,22 @@ class Guard:
 
     # -- changes during the call -----------------------------------------------
 
-    def facts_changed(self, channel: dict[str, Any], trigger: str) -> None:
+    @staticmethod
+    def _keep_withdrawal(state: CallState, facts: CallFacts) -> CallFacts:
+        """Consent withdrawn in this call stays withdrawn: a stale snapshot, a
+        failed Setvar or the consent question asked again does not bring it back."""
+        if state.facts.consent is Consent.WITHDRAWN and facts.consent is not Consent.WITHDRAWN:
+            return replace(facts, consent=Consent.WITHDRAWN)
+        return facts
+
+    def facts_changed(self, channel: dict[str, Any], trigger: str, force: bool = False) -> None:
         state = self._tracked(channel["id"])
         if state is None:
             return
         facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
         with state.lock:
-            # A key press withdrew consent; a stale snapshot must not bring it back.
-            if state.facts.consent is Consent.WITHDRAWN and facts.consent is Consent.GIVEN:
-                facts = replace(facts, consent=Consent.WITHDRAWN)
-            if facts == state.facts:
+            facts = self._keep_withdrawal(state, facts)
+            if facts == state.facts and not force:
                 return
             self._reapply(state, facts, trigger)
 
@@ -270,9 +390,23 @@ class Guard:
             self._reapply(state, replace(state.facts, consent=Consent.WITHDRAWN), "dtmf")
         try:
             # Tell the dialplan, the agent's desktop and a later gate pass.
-            self.recorder.ami.action("Setvar", Channel=state.channel, Variable=cf.CONSENT_VAR, Value="withdrawn")
+            self.recorder.ami.action("Setvar", Channel=state.call_id, Variable=cf.CONSENT_VAR, Value="withdrawn")
         except Exception as exc:
             self.log.emit("setvar_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
+
+    def set_policy(self, policy: Policy) -> None:
+        """A reloaded policy applies to the calls in progress too, from now on."""
+        self.policy = policy
+        with self._calls_lock:
+            tracked = list(self.calls.values())
+        for state in tracked:
+            self._on_lane(state.call_id, self._redecide, state.call_id, "reload")
+
+    def _redecide(self, call_id: str, trigger: str) -> None:
+        state = self._tracked(call_id)
+        if state is not None:
+            with state.lock:
+                self._reapply(state, state.facts, trigger)
 
     # -- hangup and finalization -------------------------------------------------
 
@@ -281,50 +415,56 @@ class Guard:
         if state is None:
             return
         facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
-        self._schedule_finalize(channel["id"], facts)
+        self._schedule_finalize(channel["id"], FinalFacts(facts, self.clock()))
 
-    def _schedule_finalize(self, call_id: str, final_facts: CallFacts | None, trigger: str = "hangup") -> None:
+    def _schedule_finalize(self, call_id: str, final: FinalFacts | None, trigger: str = "hangup") -> None:
         with self._calls_lock:
             state = self.calls.pop(call_id, None)
         if state is None:
             return
-        self._submit(self._finalize, state, final_facts, trigger)
+        self._submit(self._finalize, state, final, trigger)
 
-    def _finalize(self, state: CallState, final_facts: CallFacts | None, trigger: str = "hangup") -> None:
+    def _finalize(self, state: CallState, final: FinalFacts | None, trigger: str = "hangup") -> None:
         try:
             with state.lock:
-                facts = final_facts or state.facts
-                if state.facts.consent is Consent.WITHDRAWN and facts.consent is Consent.GIVEN:
-                    facts = replace(facts, consent=Consent.WITHDRAWN)
-                ended = self.clock()
+                facts = self._keep_withdrawal(state, final.facts) if final else state.facts
+                ended = final.ended_at if final else self.clock()
                 decision = decide(facts, self.policy)
                 self.ledger.end_call(state.call_id, ended_at=ended, facts=facts.to_dict())
                 rec = state.recording
                 if rec is None:
                     self._record_decision(state, facts, decision, trigger, "none", None)
-                    return
-                kept = self._kept_purposes(rec, decision)
-                if not kept:
-                    self._record_decision(state, facts, decision, trigger, "delete", rec.recording_id)
-                    self._delete_after_close(state, rec, self._loss_reason(rec, decision), wait=True)
-                    return
-                if tuple(kept) != rec.purposes:
-                    self._update_purposes(rec, kept, reason=trigger)
-                self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
-                self.ledger.recording_stopped(rec.recording_id, stopped_at=ended)
-                self._store(state, rec, ended)
+                else:
+                    kept = self._kept_purposes(rec, decision)
+                    if not kept:
+                        self._record_decision(state, facts, decision, trigger, "delete", rec.recording_id)
+                        self._delete_after_close(state, rec, self._loss_reason(rec, decision), stopped=True)
+                    else:
+                        if tuple(kept) != rec.purposes:
+                            self._update_purposes(rec, kept, reason=trigger)
+                        self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
+                        self.ledger.recording_stopped(rec.recording_id, stopped_at=ended)
+                        self._store(state, rec, ended)
+            self._forget_final_facts(state.call_id)
         except Exception as exc:
             log.exception("finalizing %s failed", state.call_id)
             self.log.emit("finalize_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
 
     def _store(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
-        if rec.recording_id in self._finalizing:
-            return
-        self._finalizing.add(rec.recording_id)
+        """Finalize a recording once: hash, encrypt, set its deadline."""
+        with self._work_lock:
+            if rec.recording_id in self._finalizing:
+                return
+            self._finalizing.add(rec.recording_id)
         try:
+            row = self.ledger.recording(rec.recording_id)
+            # Someone else (an earlier run, a reconcile) finished or deleted it already.
+            if row is None or row.status not in ("recording", "stopped"):
+                return
             self._store_once(state, rec, ended)
         finally:
-            self._finalizing.discard(rec.recording_id)
+            with self._work_lock:
+                self._finalizing.discard(rec.recording_id)
 
     def _store_once(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
         self._own_files.discard(str(rec.path))
@@ -374,13 +514,24 @@ class Guard:
         )
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Until every scheduled finalization has finished (shutdown, tests)."""
-        for future in list(self._pending):
-            future.result(timeout=timeout)
+        """Until the lanes are empty and every scheduled file task has finished."""
+        for lane in self._lanes:
+            lane.join()
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            for future in list(self._pending):
+                try:
+                    future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # already logged by _task_done
+                    pass
 
     def shutdown(self, timeout: float = 30.0) -> None:
         self.accepting = False
         self.wait_idle(timeout)
+        for lane in self._lanes:
+            lane.put(None)
+        for thread in self._lane_threads:
+            thread.join(5)
         self._finalizer.shutdown(wait=True)
 
     # -- recordings started behind the guard's back ---------------------------------
@@ -391,49 +542,51 @@ class Guard:
 
     def _check_mixmonitor(self, event: dict[str, str]) -> None:
         """Every MixMonitor the guard did not start is indiscriminate recording."""
-        channel = event.get("Channel", "")
-        call_id = event.get("Uniqueid") or None
+        uniqueid = event.get("Uniqueid") or ""
+        if not uniqueid:
+            return
+        channel = mask_numbers(event.get("Channel", ""))
         try:
-            filename = self.recorder.current_file(channel)
+            filename = self.recorder.current_file(uniqueid)
         except RecorderError as exc:
             filename = None
             if "no such channel" in str(exc).lower():
                 return
         if filename and self._is_own(filename):
             return
-        started_by = "channel at {},{},{}".format(
-            event.get("Context", "?"), event.get("Exten", "?"), event.get("Priority", "?")
-        )
+        started_by = mask_numbers("dialplan {},{},{}".format(
+            event.get("Context", "?"), event.get("Exten", "?"), event.get("Priority", "?")))
         with self._calls_lock:
-            state = self.calls.get(call_id or "")
+            state = self.calls.get(uniqueid)
         action = "logged_only"
         deleted = False
         if self.enforce_unauthorized:
-            action = "stopped_deleted"
-            stopped = self.recorder.stop_unidentified(channel, self._local(filename))
+            target = self._deletable(filename)
+            stopped = self.recorder.stop_unidentified(uniqueid, target)
             if state is not None:
                 self._resume_if_stopped(state)
-            target = self._local(filename)
             if target is not None and stopped:
                 wait_closed(target, timeout=3.0)
                 deleted = delete_file(target)
+            action = "stopped_deleted" if deleted or (target is not None and not target.exists()) else "stopped_file_kept"
+        shown_file = mask_numbers(filename) if filename else None
         self.ledger.log_unauthorized(
-            channel=channel, action=action, call_id=call_id if state else None,
-            file=filename, started_by=started_by,
+            channel=channel or "?", action=action, call_id=uniqueid if state else None,
+            file=shown_file, started_by=started_by,
         )
         self.log.emit(
             "unauthorized_recording",
             level="warning",
-            call_id=call_id,
+            call_id=uniqueid,
             channel=channel,
-            file=filename,
+            file=shown_file,
             started_by=started_by,
             enforced=self.enforce_unauthorized,
-            file_deleted=deleted,
+            action=action,
         )
 
     def _is_own(self, filename: str) -> bool:
-        """A file the guard started: one it is recording now, or any recording the ledger knows."""
+        """A MixMonitor the guard runs: in progress now, by file or by the ledger."""
         if filename in self._own_files:
             return True
         path = Path(filename)
@@ -441,22 +594,28 @@ class Guard:
             return False
         recording_id = path.name[: -len(".wav")]
         try:
-            return self.recorder.path_for(recording_id) == path and self.ledger.recording(recording_id) is not None
+            if self.recorder.path_for(recording_id) != path:
+                return False
         except ValueError:
             return False
+        row = self.ledger.recording(recording_id)
+        return row is not None and row.status == "recording"
 
-    def _local(self, filename: str | None) -> Path | None:
-        """The unauthorized file as recguard can reach it: only inside the recordings directory."""
+    def _deletable(self, filename: str | None) -> Path | None:
+        """The unauthorized file, if it lies where recguard may delete recordings."""
         if not filename:
             return None
         path = Path(filename)
         if not path.is_absolute():
-            path = self.recorder.recordings_dir / path
-        try:
-            path.resolve().relative_to(self.recorder.recordings_dir.resolve())
-        except ValueError:
             return None
-        return path
+        resolved = path.resolve()
+        for folder in self.deletable_dirs:
+            try:
+                resolved.relative_to(folder.resolve())
+            except ValueError:
+                continue
+            return path
+        return None
 
     def _resume_if_stopped(self, state: CallState) -> None:
         """Stopping an unidentified MixMonitor may have stopped the guard's own one
@@ -478,10 +637,11 @@ class Guard:
     def reconcile(self) -> None:
         """Match what the guard and the ledger believe against Asterisk's live channels.
 
-        Calls still up are tracked again (re-subscribed, re-decided on their
-        current facts); calls that ended while the guard was away or
-        disconnected are finalized from their last known facts; deletions
-        that were interrupted are finished.
+        Calls still up are tracked again (re-subscribed, decided again on
+        their current facts); calls that ended while the guard was away or
+        disconnected are finalized on the final facts their hangup handler
+        left in AstDB (or their last known ones); finalizations and
+        deletions that were cut short are finished.
         """
         live = {c["id"]: c for c in self.ari.channels() if isinstance(c, dict) and "id" in c}
         with self._calls_lock:
@@ -506,33 +666,83 @@ class Guard:
         for call_id, state in tracked.items():
             channel = live.get(call_id)
             if channel is None:
-                self._schedule_finalize(call_id, None, trigger="reconcile")
+                self._schedule_finalize(call_id, self._final_facts(call_id), trigger="reconcile")
                 continue
+            if not self._subscribe(call_id):
+                # Still up, but its events may not reach us: say so, keep it tracked.
+                self.log.emit("reconcile_failed", call_id=call_id, channel=state.channel,
+                              error="could not subscribe to the channel again")
+            # Decided again even when the facts look the same: the guard may have
+            # died between a decision and its action.
+            self._on_lane(call_id, self.facts_changed, channel, "reconcile", True)
+        self._finish_interrupted_work()
+
+    def _subscribe(self, call_id: str, attempts: int = 3) -> bool:
+        for attempt in range(attempts):
             try:
                 self.ari.subscribe(f"channel:{call_id}")
-            except AriError:
-                self._schedule_finalize(call_id, None, trigger="reconcile")
-                continue
-            self.facts_changed(channel, trigger="reconcile")
+                return True
+            except AriError as exc:
+                if exc.status == 404 or attempt == attempts - 1:
+                    return False
+                time.sleep(0.2)
+        return False
+
+    def _finish_interrupted_work(self) -> None:
         # A finalization cut short (a crash between the hangup and the encryption).
         for rec in self.ledger.active_recordings():
             call = self.ledger.call(rec.call_id)
-            if (rec.status == "stopped" and call is not None and call.status == "ended"
-                    and rec.recording_id not in self._finalizing):
+            if rec.status == "stopped" and call is not None and call.status == "ended":
                 stale = CallState(call_id=call.call_id, channel=call.channel,
                                   facts=CallFacts.from_dict(call.last_facts))
                 active = ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "",
                                          tuple(rec.purposes))
                 self._submit(self._store, stale, active, call.ended_at or self.clock())
         for rec in self.ledger.pending_deletions():
-            if rec.recording_id not in self._deleting:
+            with self._work_lock:
+                busy = rec.recording_id in self._deleting
+            if not busy:
                 self._submit(self._erase, rec.recording_id, (rec.path, rec.stored_path),
                              rec.deletion_reason or "deletion_resumed", {"trigger": "reconcile"})
+        # A clear WAV left beside its ciphertext (a crash between the two steps of finalization).
+        for clear in self.recorder.recordings_dir.glob("*.wav"):
+            try:
+                row = self.ledger.recording(clear.stem)
+            except ValueError:
+                continue
+            if row is not None and row.status == "finalized" and row.stored_path and Path(row.stored_path).exists():
+                delete_file(clear)
+                self.log.emit("clear_copy_removed", recording_id=row.recording_id, file=str(clear))
+
+    def _final_facts(self, call_id: str) -> FinalFacts | None:
+        """The facts the hangup handler stored for a call that ended while the guard was away."""
+        try:
+            reply = self.recorder.ami.send("DBGet", Family=FINAL_FACTS_FAMILY, Key=call_id)
+        except AmiError:
+            return None
+        if not reply.ok or not reply.events:
+            return None
+        return parse_final_facts(reply.events[0].get("Val", ""))
+
+    def _forget_final_facts(self, call_id: str) -> None:
+        try:
+            self.recorder.ami.send("DBDel", Family=FINAL_FACTS_FAMILY, Key=call_id)
+        except AmiError:
+            pass  # a stale key is harmless; the next reconcile does not need it
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         future = self._finalizer.submit(fn, *args)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        with self._work_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._task_done)
+
+    def _task_done(self, future: Future[None]) -> None:
+        with self._work_lock:
+            self._pending.discard(future)
+        exc = future.exception()
+        if exc is not None:
+            log.error("background task failed: %s", exc, exc_info=exc)
+            self.log.emit("task_failed", error=f"{type(exc).__name__}: {exc}")
 
     # -- the core: act on the difference ------------------------------------------
 
@@ -543,7 +753,11 @@ class Guard:
         rec = state.recording
         if rec is None:
             if decision.record:
-                rec = self._start(state, decision)
+                try:
+                    rec = self._start(state, decision)
+                except Exception:
+                    self._record_decision(state, facts, decision, trigger, "none", None)
+                    raise
                 self._record_decision(state, facts, decision, trigger, "start", rec.recording_id)
             else:
                 self._record_decision(state, facts, decision, trigger, "none", None)
@@ -582,10 +796,9 @@ class Guard:
         )
         self._own_files.add(str(path))
         try:
-            started = self.recorder.start(state.channel, recording_id)
+            started = self.recorder.start(state.call_id, recording_id)
         except RecorderError as exc:
-            self._own_files.discard(str(path))
-            self._erase(recording_id, (path,), "start_failed", {"call_id": state.call_id, "channel": state.channel})
+            self._abandon_start(state, recording_id, path)
             raise RuntimeError(f"MixMonitor did not start on {state.channel}: {exc}") from exc
         self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
         rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
@@ -601,6 +814,19 @@ class Guard:
         )
         return rec
 
+    def _abandon_start(self, state: CallState, recording_id: str, path: Path) -> None:
+        """A start that failed or timed out may still have started MixMonitor:
+        stop it if it runs, and delete whatever it wrote."""
+        self.ledger.mark_deleting(recording_id, reason="start_failed")
+        self._own_files.discard(str(path))
+        self.recorder.stop_if_started(state.call_id, path)
+        if path.exists() and not wait_closed(path, timeout=2.0):
+            # Still being written: leave it 'deleting'; reconcile and purge finish it.
+            self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
+                          recording_id=recording_id, error="a MixMonitor whose start failed is still writing")
+            return
+        self._erase(recording_id, (path,), "start_failed", {"call_id": state.call_id, "channel": state.channel})
+
     def _update_purposes(self, rec: ActiveRecording, purposes: list[str], reason: str) -> None:
         bases = {p: str(self.policy.basis_of(p)) for p in purposes}
         self.ledger.update_recording_purposes(rec.recording_id, purposes, bases, reason=reason)
@@ -614,26 +840,36 @@ class Guard:
         state.recording = None
         stopped = False
         try:
-            stopped = self.recorder.stop(state.channel, rec.mixmonitor_id)
+            stopped = self.recorder.stop(state.call_id, rec.mixmonitor_id)
         except RecorderError as exc:
             self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
                           recording_id=rec.recording_id, error=str(exc))
         self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
         self.log.emit("recording_stopped", call_id=state.call_id, channel=state.channel,
                       recording_id=rec.recording_id, reason=reason, trigger=trigger)
-        # The file is closed on MixMonitor's own thread; delete it off the event thread.
+        # The file is closed on MixMonitor's own thread; delete it off the event lane.
         self._submit(self._delete_after_close, state, rec, reason, stopped)
 
-    def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, wait: bool) -> None:
+    def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, stopped: bool) -> None:
         self._own_files.discard(str(rec.path))
-        self._deleting.add(rec.recording_id)
+        with self._work_lock:
+            self._deleting.add(rec.recording_id)
         try:
             self.ledger.mark_deleting(rec.recording_id, reason=reason)
-            # Wait for MixMonitor to close the file, so it cannot reappear after the unlink.
-            wait_closed(rec.path, timeout=5.0 if wait else 1.0)
+            # Wait for MixMonitor to close the file, so it cannot reappear after
+            # the unlink; a stop that did not take is tried again meanwhile.
+            for _ in range(3):
+                if wait_closed(rec.path, timeout=3.0, absent_grace=1.0) or not rec.path.exists():
+                    break
+                try:
+                    self.recorder.stop(state.call_id, rec.mixmonitor_id)
+                except RecorderError as exc:
+                    self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
+                                  recording_id=rec.recording_id, error=str(exc))
             self._erase(rec.recording_id, (rec.path,), reason, {"call_id": state.call_id, "channel": state.channel})
         finally:
-            self._deleting.discard(rec.recording_id)
+            with self._work_lock:
+                self._deleting.discard(rec.recording_id)
 
     def _erase(self, recording_id: str, paths: Iterable[str | Path | None], reason: str,
                log_fields: dict[str, Any] | None = None) -> bool:

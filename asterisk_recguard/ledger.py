@@ -102,7 +102,7 @@ _RECORDING_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 DECISION_ACTIONS = frozenset({"start", "keep", "stop", "none", "delete"})
 ACCESS_ACTIONS = frozenset({"export", "erase", "hold", "release", "purge", "access", "delete"})
-UNAUTHORIZED_ACTIONS = frozenset({"stopped_deleted", "logged_only"})
+UNAUTHORIZED_ACTIONS = frozenset({"stopped_deleted", "stopped_file_kept", "logged_only"})
 RECORDING_STATUSES = ("recording", "stopped", "finalized", "deleting", "deleted")
 
 # Recordings per batch deletion; far below SQLite's limit on bound parameters
@@ -478,6 +478,28 @@ MIGRATIONS: tuple[str, ...] = (
     """
         for table in _APPEND_ONLY
     ),
+
+    # 2: an unauthorized recording recguard stopped but whose file it could
+    # not reach (outside its directories) is recorded as such, not as deleted.
+    """
+    CREATE TABLE unauthorized_v2 (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        call_id    TEXT,
+        file       TEXT,
+        started_by TEXT,
+        action     TEXT NOT NULL
+                   CHECK (action IN ('stopped_deleted', 'stopped_file_kept', 'logged_only'))
+    );
+    INSERT INTO unauthorized_v2 SELECT id, at, channel, call_id, file, started_by, action FROM unauthorized;
+    DROP TABLE unauthorized;
+    ALTER TABLE unauthorized_v2 RENAME TO unauthorized;
+    CREATE TRIGGER unauthorized_no_update BEFORE UPDATE ON unauthorized
+        BEGIN SELECT RAISE(ABORT, 'unauthorized is append-only'); END;
+    CREATE TRIGGER unauthorized_no_delete BEFORE DELETE ON unauthorized
+        BEGIN SELECT RAISE(ABORT, 'unauthorized is append-only'); END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -149,17 +149,48 @@ class Recorder:
             raise RecorderError(f"MixMonitor on {channel} gave no MixMonitorID")
         return StartedRecording(path=path, mixmonitor_id=mixmonitor_id)
 
-    def stop(self, channel: str, mixmonitor_id: str) -> bool:
-        """Stop one MixMonitor; False when the channel (and so the MixMonitor) is already gone."""
+    def stop(self, channel: str, mixmonitor_id: str, attempts: int = 3) -> bool:
+        """Stop one MixMonitor; False when the channel (and so the MixMonitor) is already gone.
+
+        A timeout or a lost connection is retried: a MixMonitor left running
+        would go on recording what the guard decided not to record.
+        """
+        for attempt in range(attempts):
+            try:
+                self.ami.action(
+                    "StopMixMonitor", timeout=self.action_timeout, Channel=channel, MixMonitorID=mixmonitor_id
+                )
+                return True
+            except AmiError as exc:
+                text = str(exc).lower()
+                if "no such channel" in text or "not found" in text or "no mixmonitor" in text:
+                    return False
+                if attempt == attempts - 1:
+                    raise RecorderError(str(exc)) from exc
+                time.sleep(0.2)
+        return False
+
+    def stop_if_started(self, channel: str, path: Path) -> bool:
+        """After a start that failed or timed out: stop the MixMonitor if it runs anyway.
+
+        The start may have reached Asterisk even though its answer did not
+        come back; then MIXMONITOR_FILENAME names our file and the id variable
+        holds its id.
+        """
         try:
-            self.ami.action(
-                "StopMixMonitor", timeout=self.action_timeout, Channel=channel, MixMonitorID=mixmonitor_id
-            )
-        except AmiError as exc:
-            text = str(exc).lower()
-            if "no such channel" in text or "not found" in text or "no mixmonitor" in text:
+            if self.current_file(channel) != str(path):
                 return False
-            raise RecorderError(str(exc)) from exc
+            mixmonitor_id = self.ami.action(
+                "Getvar", timeout=self.action_timeout, Channel=channel, Variable=MIXMONITOR_ID_VAR
+            ).get("Value")
+        except (AmiError, RecorderError):
+            return False
+        if mixmonitor_id:
+            try:
+                return self.stop(channel, mixmonitor_id)
+            except RecorderError:
+                return False
+        self._stop_any(channel)
         return True
 
     def current_file(self, channel: str) -> str | None:

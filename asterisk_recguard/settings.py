@@ -47,6 +47,7 @@ DEFAULT_KEY_FILE = Path("/etc/recguard/keys")
 DEFAULT_PURGE_INTERVAL = 3600
 DEFAULT_COUNTRY_CODE = "386"
 DEFAULT_ORPHAN_GRACE = 3600
+DEFAULT_MONITOR_DIR = Path("/var/spool/asterisk/monitor")
 DEFAULT_GATE_TIMEOUT = 2.0
 MIN_HASH_SECRET_LENGTH = 32
 MAX_GATE_TIMEOUT = 30.0
@@ -89,6 +90,7 @@ class Settings:
     default_country_code: str = DEFAULT_COUNTRY_CODE
     unauthorized_recordings: str = "enforce"
     orphan_grace: int = DEFAULT_ORPHAN_GRACE
+    monitor_dir: Path = DEFAULT_MONITOR_DIR
     gate_timeout: float = DEFAULT_GATE_TIMEOUT
     env_file: Path | None = None
     warnings: tuple[str, ...] = ()
@@ -288,6 +290,9 @@ _KEYS: dict[str, _Key] = {
                                     lambda: "enforce"),
     "ORPHAN_GRACE": _Key("orphan_grace", _seconds, "set it to a number of seconds, e.g. 3600",
                          lambda: DEFAULT_ORPHAN_GRACE),
+    "MONITOR_DIR": _Key("monitor_dir", _absolute_path,
+                        "set it to Asterisk's monitor spool (astspooldir/monitor), "
+                        f"e.g. {DEFAULT_MONITOR_DIR}", lambda: DEFAULT_MONITOR_DIR),
     "GATE_TIMEOUT": _Key("gate_timeout", _gate_timeout,
                          f"set it to a number of seconds greater than 0 and at most "
                          f"{MAX_GATE_TIMEOUT:g}, e.g. 2.0", lambda: DEFAULT_GATE_TIMEOUT),
