@@ -228,3 +228,60 @@ def test_a_finalization_cut_short_is_finished_at_the_next_start(sandbox: Sandbox
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
+
+
+def test_stasis_without_the_gate_argument_is_continued(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    with guard_in_process(sandbox.env_file) as daemon:
+        call = idle.call("recguard-test-guard", "nogate")
+        call.wait_answered()
+        assert call.wait_centre_variable("TEST_AFTER_GATE", timeout=5) == "yes"
+        call_id = call.centre_channel()["id"]
+        assert daemon.ledger.call(call_id) is None
+        assert any(e["event"] == "stasis_unexpected" and e["call_id"] == call_id
+                   for e in read_log(daemon.settings.decision_log))
+        call.hangup()
+        call.wait_ended()
+
+
+def test_a_reloaded_policy_applies_to_calls_in_progress(
+    sandbox: Sandbox, idle: CallerSimulator, tmp_path: Path
+) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "config" / "policy.toml"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(shipped.read_text())
+    with guard_in_process(sandbox.env_file, RECGUARD_POLICY=str(policy)) as daemon:
+        call = place(idle, "order", "refused")
+        recording_id = call.centre_variable("RECGUARD_RECORDING_ID")
+        assert recording_id
+        # The DPO decides orders are no longer recorded: the policy now forbids them.
+        text = shipped.read_text()
+        start = text.index("[purposes.order]")
+        end = text.index("[purposes.", start + 1)
+        policy.write_text(text[:start] + '[purposes.order]\nbasis = "forbidden"\ndescription = "ordering"\n\n'
+                          + text[end:].replace('"order", ', "").replace(', "order"', ""))
+        daemon.reload_policy()
+        assert wait_until(lambda: daemon.ledger.recording(recording_id).status == "deleted", 5)
+        assert daemon.ledger.recording(recording_id).deletion_reason == "purpose_forbidden"
+        triggers = [d.trigger for d in daemon.ledger.decisions_for_call(daemon.ledger.recording(recording_id).call_id)]
+        assert triggers[-1] == "reload"
+        call.hangup()
+        call.wait_ended()
+        assert wait_until(lambda: not daemon.guard.calls, 5)
+        daemon.guard.wait_idle()
+
+
+def test_a_clear_copy_beside_its_ciphertext_is_removed_at_start(sandbox: Sandbox, idle: CallerSimulator) -> None:
+    with guard_in_process(sandbox.env_file) as daemon:
+        call = place(idle, "order", "refused")
+        recording_id = call.centre_variable("RECGUARD_RECORDING_ID")
+        call.hangup()
+        call.wait_ended()
+        assert wait_until(lambda: daemon.ledger.recording(recording_id).status == "finalized", 10)
+        rec = daemon.ledger.recording(recording_id)
+    # As if the guard died between writing the ledger and removing the clear file.
+    Path(rec.path).write_bytes(b"RIFF leftover")
+    with guard_in_process(sandbox.env_file) as daemon:
+        assert wait_until(lambda: not Path(rec.path).exists(), 5)
+        assert Path(rec.stored_path).exists()
+        assert any(e["event"] == "clear_copy_removed" and e["recording_id"] == recording_id
+                   for e in read_log(daemon.settings.decision_log))
