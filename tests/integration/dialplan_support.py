@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from asterisk_recguard import prompts
+from asterisk_recguard.ami import AmiClient
 from asterisk_recguard.ari import AriClient, EventStream, wait_until
-from asterisk_recguard.callsim import SimulatedCall
+from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.sandbox import Sandbox
 
 CONTEXT = "recguard-test-dialplan"
@@ -85,33 +86,73 @@ class FakeGuard:
     On StasisStart it keeps the channel object of the event (with the
     ``channelvars`` ari.conf puts in it), sets RECGUARD_DECISION to
     ``decision`` unless that is None, and continues the channel in the dialplan.
+    With ``subscribe``, it first subscribes to the channel, as recguard does,
+    and keeps every ChannelVarset event of it until it stops (when it
+    unsubscribes again).
+
+    The decision is set through AMI Setvar, as recguard must: an ARI request
+    that sets a variable on a channel in Stasis leaves the channel's thread
+    unable to run DB() for the rest of the call, and the final-facts hangup
+    handler the gate pushes needs it.
     """
 
-    def __init__(self, env: dict[str, str], app: str = "recguard", decision: str | None = "skip") -> None:
+    def __init__(
+        self, env: dict[str, str], app: str = "recguard", decision: str | None = "skip", subscribe: bool = False
+    ) -> None:
         self.client = AriClient(env["RECGUARD_ARI_URL"], env["RECGUARD_ARI_USER"], env["RECGUARD_ARI_PASSWORD"], app)
+        self.ami = AmiClient(
+            env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]), env["RECGUARD_AMI_USER"],
+            env["RECGUARD_AMI_SECRET"], events="off",
+        )
         self.decision = decision
+        self.subscribe = subscribe
         self.started: list[dict[str, Any]] = []
+        self.varsets: list[tuple[str, str]] = []
         self.failures: list[str] = []
+        self._subscribed: list[str] = []
         self._lock = threading.Lock()
         self._stream = EventStream(self.client, self._on_event)
 
     def __enter__(self) -> FakeGuard:
+        self.ami.start()
+        if not self.ami.wait_connected(10):
+            self.ami.stop()
+            raise AssertionError(f"could not log in to AMI: {self.ami.last_error}")
         self._stream.start()
         assert self._stream.wait_connected(10), f"could not register the Stasis app {self.client.app!r}"
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for source in self._subscribed:
+            try:
+                self.client.unsubscribe(source)
+            except Exception:
+                pass  # the channel is gone, and its subscription with it
         self._stream.stop()
+        self.ami.stop()
+
+    def values(self, variable: str) -> list[str]:
+        """The values ``variable`` took on the subscribed channels, in order."""
+        with self._lock:
+            return [value for name, value in self.varsets if name == variable]
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "ChannelVarset":
+            with self._lock:
+                self.varsets.append((event.get("variable", ""), event.get("value", "")))
+            return
         if event.get("type") != "StasisStart":
             return
         channel = event["channel"]
         with self._lock:
             self.started.append(event)
         try:
+            if self.subscribe:
+                source = f"channel:{channel['id']}"
+                self.client.subscribe(source)
+                self._subscribed.append(source)
             if self.decision is not None:
-                self.client.set_variable(channel["id"], "RECGUARD_DECISION", self.decision)
+                self.ami.action("Setvar", Channel=channel["id"], Variable="RECGUARD_DECISION", Value=self.decision)
             self.client.continue_in_dialplan(channel["id"])
         except Exception as exc:  # reported by the test, not lost on the stream thread
             self.failures.append(f"{type(exc).__name__}: {exc}")
@@ -128,3 +169,25 @@ def run_until_done(call: SimulatedCall, timeout: float, during: Callable[[], Non
     if during:
         during()
     assert call.wait_centre_variable("T_DONE", timeout=timeout) == "yes", "the dialplan did not get past the snippet"
+
+
+def forget_final_facts(env: dict[str, str], callers: CallerSimulator) -> None:
+    """Ends the calls still up and deletes the final facts their hangup
+    handlers wrote to AstDB (family ``recguard``), so that a guard started by
+    a later test does not find calls it never saw."""
+    for channel in callers.client.channels():
+        try:
+            callers.client.hangup(channel["id"])
+        except Exception:
+            pass  # already gone
+    assert callers.wait_idle(10), "calls did not end"
+    ami = AmiClient(
+        env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]), env["RECGUARD_AMI_USER"],
+        env["RECGUARD_AMI_SECRET"], events="off",
+    )
+    ami.start()
+    try:
+        assert ami.wait_connected(10), ami.last_error
+        ami.send("DBDelTree", Family="recguard")  # an error only when there is nothing to delete
+    finally:
+        ami.stop()

@@ -56,8 +56,9 @@ def test_another_key_after_the_question_is_refusal(idle: CallerSimulator) -> Non
 def test_silence_is_refusal_after_the_default_five_seconds(idle: CallerSimulator) -> None:
     call = ask(idle)
     heard = heard_question(call)
-    # Refused from the start: consent is never given by waiting.
-    assert call.centre_variable("RECGUARD_CONSENT") == "refused"
+    # Nothing is written until the answer is known (no passing value for
+    # recguard to act upon), and waiting never turns into consent.
+    assert call.centre_variable("RECGUARD_CONSENT") is None
     assert call.wait_centre_variable("T_DONE", timeout=8) == "yes"
     waited = time.monotonic() - heard
     assert 4.5 <= waited <= 7.0, waited

@@ -4,13 +4,22 @@ fails closed (RECGUARD_DECISION=unavailable, call goes on) when it is not there.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from asterisk_recguard.callsim import CallerSimulator
 from asterisk_recguard.sandbox import Sandbox
 
-from .dialplan_support import CONTEXT, AsteriskLog, FakeGuard, facts, run_until_done, wait_value
+from .dialplan_support import CONTEXT, AsteriskLog, FakeGuard, facts, forget_final_facts, run_until_done, wait_value
 
 CALLER_NUMBER = "+38640111222"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_final_facts_left(sandbox_env: dict[str, str], callers: CallerSimulator) -> Iterator[None]:
+    yield
+    forget_final_facts(sandbox_env, callers)
 
 
 def test_without_recguard_the_call_goes_on_unrecorded(sandbox: Sandbox, idle: CallerSimulator) -> None:
