@@ -338,11 +338,17 @@ class Guard:
             self._continue(call_id, name, outcome, recording_id)
 
     def _continue(self, call_id: str, name: str, outcome: str, recording_id: str) -> None:
+        # Through AMI, not ARI: after an ARI variable request Asterisk refuses
+        # "dangerous" functions on the channel for the rest of the call, and the
+        # hangup handler of dialplan/recguard.conf needs DB() to leave the final facts.
         try:
-            self.ari.set_variable(call_id, cf.DECISION_VAR, outcome)
+            self.recorder.ami.action("Setvar", timeout=self.recorder.action_timeout,
+                                     Channel=call_id, Variable=cf.DECISION_VAR, Value=outcome)
             if recording_id:
-                self.ari.set_variable(call_id, cf.RECORDING_ID_VAR, recording_id)
-        except AriError as exc:
+                self.recorder.ami.action("Setvar", timeout=self.recorder.action_timeout,
+                                         Channel=call_id, Variable=cf.RECORDING_ID_VAR, Value=recording_id)
+        except AmiError as exc:
+            # The dialplan then sees no decision and says "unavailable"; the call goes on.
             self.log.emit("gate_failed", call_id=call_id, channel=name, error=str(exc))
         try:
             self.ari.continue_in_dialplan(call_id)
@@ -725,10 +731,13 @@ class Guard:
         return parse_final_facts(reply.events[0].get("Val", ""))
 
     def _forget_final_facts(self, call_id: str) -> None:
+        # Looked up first: deleting a key that is not there makes Asterisk log a warning.
         try:
-            self.recorder.ami.send("DBDel", Family=FINAL_FACTS_FAMILY, Key=call_id)
+            found = self.recorder.ami.send("DBGet", Family=FINAL_FACTS_FAMILY, Key=call_id)
+            if found.ok and found.events:
+                self.recorder.ami.send("DBDel", Family=FINAL_FACTS_FAMILY, Key=call_id)
         except AmiError:
-            pass  # a stale key is harmless; the next reconcile does not need it
+            pass  # a stale key is harmless; it is only read for calls the ledger has as live
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         future = self._finalizer.submit(fn, *args)

@@ -285,3 +285,50 @@ def test_a_clear_copy_beside_its_ciphertext_is_removed_at_start(sandbox: Sandbox
         assert Path(rec.stored_path).exists()
         assert any(e["event"] == "clear_copy_removed" and e["recording_id"] == recording_id
                    for e in read_log(daemon.settings.decision_log))
+
+
+def test_facts_changed_while_the_guard_was_down_decide_the_end(
+    sandbox: Sandbox, idle: CallerSimulator, ledger: Ledger, sandbox_env: dict[str, str]
+) -> None:
+    from datetime import timedelta
+
+    from asterisk_recguard.ami import AmiClient
+    from asterisk_recguard.ledger import utcnow
+
+    process = start_guard(sandbox, idle)
+    try:
+        call = idle.call("recguard-test-guard", "viagate", variables={
+            "TEST_PURPOSE": "order", "RECGUARD_NOTICES": NOTICES, "RECGUARD_CONSENT": "refused"})
+        call.wait_answered()
+        assert call.wait_centre_variable("TEST_AFTER_GATE") == "yes"
+        assert call.centre_variable("RECGUARD_DECISION") == "record"
+        recording_id = call.centre_variable("RECGUARD_RECORDING_ID")
+        assert recording_id
+        uniqueid = call.centre_channel()["id"]
+    finally:
+        kill(process)
+    ami = AmiClient(sandbox_env["RECGUARD_AMI_HOST"], int(sandbox_env["RECGUARD_AMI_PORT"]),
+                    sandbox_env["RECGUARD_AMI_USER"], sandbox_env["RECGUARD_AMI_SECRET"])
+    ami.start()
+    try:
+        assert ami.wait_connected(5)
+        # The CRM marks the call "no transaction" while recguard is down; then the caller hangs up.
+        ami.action("Setvar", Channel=uniqueid, Variable="RECGUARD_OUTCOME", Value="no_transaction")
+        hung_up = utcnow()
+        call.hangup()
+        call.wait_ended()
+        time.sleep(2.0)
+        process = start_guard(sandbox, idle)
+        try:
+            assert wait_until(lambda: ledger.recording(recording_id).status == "deleted", 10)
+            assert ledger.recording(recording_id).deletion_reason == "no_transaction"
+            ended = ledger.call(uniqueid).ended_at
+            assert abs(ended - hung_up) < timedelta(seconds=1.5)  # the real end, not the restart
+            assert ledger.call(uniqueid).last_facts["outcome"] == "no_transaction"
+            gone = ami.send("DBGet", Family="recguard", Key=uniqueid)
+            assert not gone.events  # the final facts are cleared once used
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(15) == 0
+    finally:
+        ami.stop()
