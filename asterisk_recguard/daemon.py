@@ -19,7 +19,7 @@ from types import FrameType
 
 from .ami import AmiClient
 from .ari import AriClient, EventStream
-from .decisionlog import DecisionLog
+from .decisionlog import DecisionLog, TolerantLog
 from .errors import UserError
 from .guard import Guard
 from .ledger import Ledger, utcnow
@@ -30,6 +30,10 @@ from .settings import Settings, load_settings
 from .vault import Keyring
 
 log = logging.getLogger(__name__)
+
+# Exit status when another client took over the ARI app; the systemd unit
+# does not restart on it (RestartPreventExitStatus), so two guards never fight.
+EXIT_REPLACED = 3
 
 
 class Daemon:
@@ -49,7 +53,8 @@ class Daemon:
         except UserError:
             self.ledger.close()
             raise
-        self.decision_log = DecisionLog(settings.decision_log)
+        # Written from several threads; a lost line (disk full) must not stop any of them.
+        self.decision_log = TolerantLog(DecisionLog(settings.decision_log))
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
                              timeout=settings.gate_timeout)
         self.ami = AmiClient(
@@ -95,6 +100,13 @@ class Daemon:
         except Exception as exc:
             self.decision_log.emit("ami_filter_failed", error=str(exc))
         self.decision_log.emit("ami_connected", host=f"{self.settings.ami_host}:{self.settings.ami_port}")
+        if self.events.connected.is_set():
+            # Back after an AMI outage: what could not be settled without AMI
+            # (final facts, stops, deletions) is settled now.
+            try:
+                self.guard.reconcile()
+            except Exception as exc:
+                self.decision_log.emit("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
 
     def start(self, connect_timeout: float = 10.0) -> None:
         for warning in self.settings.warnings:
@@ -126,7 +138,7 @@ class Daemon:
         """Another client took the ARI app: two guards must not fight over it."""
         print(f"recguard: error: another client registered the ARI app {self.settings.ari_app!r}; "
               "stopping (run one recguard per app)", file=sys.stderr, flush=True)
-        self.exit_status = 1
+        self.exit_status = EXIT_REPLACED
         self._stop.set()
 
     def _unreachable(self, what: str, where: str, error: str) -> None:

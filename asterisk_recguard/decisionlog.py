@@ -62,6 +62,7 @@ Events (EVENTS), by who writes them::
                stop_failed, finalize_failed, finalize_incomplete,
                reconcile_failed, event_failed, task_failed,
                stasis_unexpected, clear_copy_removed, app_replaced,
+               recording_held_kept,
                ari_connected, ari_disconnected, ari_filter_failed
     daemon     started, stopped, config_warning, ami_connected,
                ami_disconnected, ami_filter_failed, ari_unreachable,
@@ -74,6 +75,7 @@ Events (EVENTS), by who writes them::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -110,6 +112,7 @@ EVENTS = frozenset({
     "stasis_unexpected",
     "clear_copy_removed",
     "app_replaced",
+    "recording_held_kept",
     # connections and lifecycle (guard, daemon)
     "started",
     "stopped",
@@ -367,3 +370,23 @@ class DecisionLog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class TolerantLog:
+    """The decision log as the daemon's threads use it: a line that cannot be
+    written (disk full, a vanished directory) is reported through Python
+    logging and lost, but never stops call handling. The ledger, written
+    first, remains the record of every decision."""
+
+    def __init__(self, inner: DecisionLog) -> None:
+        self.inner = inner
+        self.path = inner.path
+
+    def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
+        try:
+            self.inner.emit(event, level=level, **fields)
+        except Exception:
+            logging.getLogger(__name__).exception("decision log line %r could not be written", event)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -48,8 +48,8 @@ from ._redact import mask_numbers
 from .ami import AmiError
 from .ari import AriClient, AriError
 from .callerid import hash_caller
-from .decisionlog import DecisionLog
-from .ledger import Ledger, format_ts
+from .decisionlog import DecisionLog, TolerantLog
+from .ledger import Ledger, RecordingHeld, format_ts
 from .policy import CallFacts, Consent, Decision, Policy, decide
 from .recorder import Recorder, RecorderError, delete_file, file_facts, wait_closed
 from .vault import Keyring, encrypt_file
@@ -79,6 +79,8 @@ class ActiveRecording:
     path: Path
     mixmonitor_id: str
     purposes: tuple[str, ...]
+    # Under legal hold: kept whatever the decisions say, finalized at hangup.
+    held: bool = False
 
 
 @dataclass
@@ -94,7 +96,13 @@ class CallState:
     facts: CallFacts
     decision: Decision | None = None
     recording: ActiveRecording | None = None
+    # Earlier parts of this call's recording, stopped but kept with it: they
+    # follow every later decision and are finalized (or deleted) at hangup.
+    segments: list[ActiveRecording] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def parts(self) -> list[ActiveRecording]:
+        return [*self.segments, *([self.recording] if self.recording else [])]
 
 
 @dataclass(frozen=True)
@@ -111,20 +119,6 @@ def encrypted_path(clear: Path) -> Path:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _event_age(event: dict[str, Any]) -> float:
-    """Seconds since Asterisk raised the event (0 when its timestamp is unusable)."""
-    stamp = event.get("timestamp")
-    if not isinstance(stamp, str):
-        return 0.0
-    try:
-        raised = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
-    except ValueError:
-        return 0.0
-    age = (_now() - raised).total_seconds()
-    # A clock apart from ours (Asterisk on another host) is not evidence of delay.
-    return age if 0.0 <= age <= 60.0 else 0.0
 
 
 def parse_final_facts(value: str) -> FinalFacts | None:
@@ -165,7 +159,7 @@ class Guard:
         self.ari = ari
         self.recorder = recorder
         self.ledger = ledger
-        self.log = decision_log
+        self.log = TolerantLog(decision_log) if isinstance(decision_log, DecisionLog) else decision_log
         self.hash_secret = hash_secret
         self.default_country_code = default_country_code
         self.keyring = keyring
@@ -185,7 +179,13 @@ class Guard:
         self.gate_seconds: deque[float] = deque(maxlen=100_000)
         self.calls: dict[str, CallState] = {}
         self._calls_lock = threading.Lock()
+        # MixMonitor starts the guard has asked for, per channel, not yet seen
+        # as a MixMonitorStart event: a start beyond them is someone else's.
+        self._expected_starts: dict[str, int] = {}
+        self._reconcile_lock = threading.Lock()
         self._finalizer = ThreadPoolExecutor(max_workers=finalize_workers, thread_name_prefix="finalize")
+        # Its own worker, so slow file work never delays catching a foreign recording.
+        self._watcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unauthorized")
         self._pending: set[Future[None]] = set()
         self._lanes: list[queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None]] = [
             queue.Queue() for _ in range(max(1, lanes))
@@ -229,7 +229,8 @@ class Guard:
         channel = event.get("channel")
         if not isinstance(channel, dict) or not isinstance(channel.get("id"), str):
             return
-        received = time.perf_counter() - _event_age(event)
+        # The gate's time is counted from here, on our own clock (Asterisk's may differ).
+        received = time.perf_counter()
         if kind == "StasisStart":
             self._on_lane(channel["id"], self._stasis_start, event, channel, received)
         elif kind == "ChannelVarset" and event.get("variable") in cf.FACT_VARS:
@@ -285,10 +286,11 @@ class Guard:
     def _gate(self, channel: dict[str, Any], began: float) -> None:
         call_id = channel["id"]
         name = mask_numbers(str(channel.get("name", "")))
-        outcome = "skip"
-        recording_id = ""
+        deadline = began + self.gate_timeout
         first_pass = False
         subscribed = False
+        state: CallState | None = None
+        before: ActiveRecording | None = None  # a recording an earlier pass started
         try:
             if not self.accepting:
                 raise RuntimeError("recguard is shutting down")
@@ -302,6 +304,7 @@ class Guard:
                     state = CallState(call_id=call_id, channel=name, facts=facts)
                     self.calls[call_id] = state
             with state.lock:
+                before = state.recording
                 if first_pass:
                     self.ledger.upsert_call_start(
                         call_id,
@@ -315,47 +318,70 @@ class Guard:
                 else:
                     facts = self._keep_withdrawal(state, facts)
                 subscribed = True
-                if time.perf_counter() - began > self.gate_timeout:
+                if time.perf_counter() > deadline:
                     # Too slow to decide in time: the caller goes on, unrecorded.
                     raise TimeoutError(f"the gate took over {self.gate_timeout:g} s before deciding")
-                self._apply(state, facts, trigger="gate")
-                if state.recording:
-                    outcome, recording_id = "record", state.recording.recording_id
+                self._apply(state, facts, trigger="gate", deadline=deadline)
         except Exception as exc:  # the caller must go on whatever happened
             log.exception("gate failed for %s", name)
             self.log.emit("gate_failed", call_id=call_id, channel=name, error=f"{type(exc).__name__}: {exc}")
-            outcome = "skip"
             with self._calls_lock:
-                state = self.calls.get(call_id)
                 if state is not None and first_pass and not subscribed:
                     # Its hangup will never be seen; a ledger entry, if any, is
                     # finalized by the next reconcile.
                     self.calls.pop(call_id, None)
-            if state is not None and state.recording is not None:
-                self._discard(state, reason="gate_failed", trigger="gate")
-            recording_id = ""
+            # Only what this pass started goes; a lawful recording from an
+            # earlier pass (before a transfer) is not this pass's to undo.
+            if state is not None and state.recording is not None and state.recording is not before:
+                self._discard(state, reason="gate_failed", trigger="gate", only_current=True)
         finally:
-            self._continue(call_id, name, outcome, recording_id)
+            recording = state.recording if state is not None else None
+            told = self._continue(call_id, name, "record" if recording else "skip",
+                                  recording.recording_id if recording else "", deadline)
+            if not told and state is not None and subscribed:
+                self._untrack_after_silent_gate(state, before, first_pass)
 
-    def _continue(self, call_id: str, name: str, outcome: str, recording_id: str) -> None:
-        # Through AMI, not ARI: after an ARI variable request Asterisk refuses
-        # "dangerous" functions on the channel for the rest of the call, and the
-        # hangup handler of dialplan/recguard.conf needs DB() to leave the final facts.
+    def _continue(self, call_id: str, name: str, outcome: str, recording_id: str, deadline: float) -> bool:
+        """Tell the dialplan the decision and let the call go on; True if it was told.
+
+        The variables go through AMI, not ARI: after an ARI variable request
+        Asterisk refuses "dangerous" functions on the channel for the rest of
+        the call, and the gate's hangup handler needs DB() for the final facts.
+        The call is continued whatever happens here.
+        """
+        told = False
         try:
-            self.recorder.ami.action("Setvar", timeout=self.recorder.action_timeout,
-                                     Channel=call_id, Variable=cf.DECISION_VAR, Value=outcome)
-            if recording_id:
-                self.recorder.ami.action("Setvar", timeout=self.recorder.action_timeout,
-                                         Channel=call_id, Variable=cf.RECORDING_ID_VAR, Value=recording_id)
+            for variable, value in ((cf.DECISION_VAR, outcome), (cf.RECORDING_ID_VAR, recording_id)):
+                if value:
+                    wait = max(0.3, min(self.recorder.action_timeout, deadline - time.perf_counter()))
+                    self.recorder.ami.action("Setvar", timeout=wait, Channel=call_id, Variable=variable, Value=value)
+            told = True
         except AmiError as exc:
-            # The dialplan then sees no decision and says "unavailable"; the call goes on.
             self.log.emit("gate_failed", call_id=call_id, channel=name, error=str(exc))
-        try:
-            self.ari.continue_in_dialplan(call_id)
-        except AriError as exc:
-            # 404: the caller hung up meanwhile; the hangup event finalizes the call.
-            if exc.status != 404:
-                self.log.emit("gate_failed", call_id=call_id, channel=name, error=str(exc))
+        finally:
+            try:
+                self.ari.continue_in_dialplan(call_id)
+            except AriError as exc:
+                # 404: the caller hung up meanwhile; the hangup event finalizes the call.
+                if exc.status != 404:
+                    self.log.emit("gate_failed", call_id=call_id, channel=name, error=str(exc))
+        return told
+
+    def _untrack_after_silent_gate(self, state: CallState, before: ActiveRecording | None, first_pass: bool) -> None:
+        """The dialplan did not hear the decision, so it says "unavailable" and
+        skips the gate's hangup handler and withdrawal key: make that true."""
+        with state.lock:
+            if state.recording is not None and state.recording is not before:
+                self._discard(state, reason="gate_failed", trigger="gate", only_current=True)
+            if not first_pass:
+                return
+            with self._calls_lock:
+                self.calls.pop(state.call_id, None)
+            try:
+                self.ari.unsubscribe(f"channel:{state.call_id}")
+            except AriError:
+                pass
+            self.ledger.end_call(state.call_id, ended_at=self.clock(), facts=state.facts.to_dict())
 
     # -- changes during the call -----------------------------------------------
 
@@ -396,7 +422,8 @@ class Guard:
             self._reapply(state, replace(state.facts, consent=Consent.WITHDRAWN), "dtmf")
         try:
             # Tell the dialplan, the agent's desktop and a later gate pass.
-            self.recorder.ami.action("Setvar", Channel=state.call_id, Variable=cf.CONSENT_VAR, Value="withdrawn")
+            self.recorder.ami.action("Setvar", timeout=self.recorder.action_timeout, Channel=state.call_id,
+                                     Variable=cf.CONSENT_VAR, Value="withdrawn")
         except Exception as exc:
             self.log.emit("setvar_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
 
@@ -437,24 +464,34 @@ class Guard:
                 ended = final.ended_at if final else self.clock()
                 decision = decide(facts, self.policy)
                 self.ledger.end_call(state.call_id, ended_at=ended, facts=facts.to_dict())
-                rec = state.recording
-                if rec is None:
+                parts = state.parts()
+                last = parts[-1].recording_id if parts else None
+                if not parts:
                     self._record_decision(state, facts, decision, trigger, "none", None)
+                elif decision.record:
+                    self._record_decision(state, facts, decision, trigger, "keep", last)
                 else:
-                    kept = self._kept_purposes(rec, decision)
-                    if not kept:
-                        self._record_decision(state, facts, decision, trigger, "delete", rec.recording_id)
-                        self._delete_after_close(state, rec, self._loss_reason(rec, decision), stopped=True)
-                    else:
-                        if tuple(kept) != rec.purposes:
-                            self._update_purposes(rec, kept, reason=trigger)
-                        self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
-                        self.ledger.recording_stopped(rec.recording_id, stopped_at=ended)
-                        self._store(state, rec, ended)
-            self._forget_final_facts(state.call_id)
+                    self._record_decision(state, facts, decision, trigger, "delete", last)
+                for part in parts:
+                    self._settle(state, part, decision, ended, trigger)
         except Exception as exc:
             log.exception("finalizing %s failed", state.call_id)
             self.log.emit("finalize_failed", call_id=state.call_id, channel=state.channel, error=str(exc))
+        finally:
+            self._forget_final_facts(state.call_id)
+            with self._work_lock:
+                self._expected_starts.pop(state.call_id, None)
+
+    def _settle(self, state: CallState, part: ActiveRecording, decision: Decision, ended: datetime,
+                trigger: str) -> None:
+        """At the end of a call: keep a part for the purposes that justify it, or delete it."""
+        if decision.record or part.held:
+            if decision.record and tuple(sorted(decision.purposes)) != part.purposes and not part.held:
+                self._update_purposes(part, sorted(decision.purposes), reason=trigger)
+            self.ledger.recording_stopped(part.recording_id, stopped_at=ended)
+            self._store(state, part, ended)
+        else:
+            self._delete_after_close(state, part, self._loss_reason(part, decision), stopped=True)
 
     def _store(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
         """Finalize a recording once: hash, encrypt, set its deadline."""
@@ -521,15 +558,19 @@ class Guard:
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Until the lanes are empty and every scheduled file task has finished."""
-        for lane in self._lanes:
-            lane.join()
         deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
-            for future in list(self._pending):
+        while time.monotonic() < deadline:
+            with self._work_lock:
+                pending = list(self._pending)
+            busy = any(lane.unfinished_tasks for lane in self._lanes)
+            if not pending and not busy:
+                return
+            for future in pending:
                 try:
                     future.result(timeout=max(0.0, deadline - time.monotonic()))
                 except Exception:  # already logged by _task_done
                     pass
+            time.sleep(0.02)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         self.accepting = False
@@ -538,43 +579,45 @@ class Guard:
             lane.put(None)
         for thread in self._lane_threads:
             thread.join(5)
+        self._watcher.shutdown(wait=True)
         self._finalizer.shutdown(wait=True)
 
     # -- recordings started behind the guard's back ---------------------------------
 
     def on_ami_event(self, event: dict[str, str]) -> None:
         if event.get("Event") == "MixMonitorStart":
-            self._submit(self._check_mixmonitor, event)
+            future = self._watcher.submit(self._check_mixmonitor, event)
+            with self._work_lock:
+                self._pending.add(future)
+            future.add_done_callback(self._task_done)
 
     def _check_mixmonitor(self, event: dict[str, str]) -> None:
-        """Every MixMonitor the guard did not start is indiscriminate recording."""
+        """Every MixMonitor the guard did not start is indiscriminate recording.
+
+        The guard counts the starts it asked for on each channel; a start event
+        beyond that count is someone else's, whatever the timing.
+        """
         uniqueid = event.get("Uniqueid") or ""
         if not uniqueid:
             return
+        with self._work_lock:
+            expected = self._expected_starts.get(uniqueid, 0)
+            if expected > 0:
+                self._expected_starts[uniqueid] = expected - 1
+                return
         channel = mask_numbers(event.get("Channel", ""))
         try:
             filename = self.recorder.current_file(uniqueid)
-        except RecorderError as exc:
+        except RecorderError:
             filename = None
-            if "no such channel" in str(exc).lower():
-                return
-        if filename and self._is_own(filename):
-            return
+        if filename and self._known_recording_file(filename):
+            filename = None  # the newest is one of the guard's own: theirs is unnamed
         started_by = mask_numbers("dialplan {},{},{}".format(
             event.get("Context", "?"), event.get("Exten", "?"), event.get("Priority", "?")))
-        with self._calls_lock:
-            state = self.calls.get(uniqueid)
+        state = self._tracked(uniqueid)
         action = "logged_only"
-        deleted = False
         if self.enforce_unauthorized:
-            target = self._deletable(filename)
-            stopped = self.recorder.stop_unidentified(uniqueid, target)
-            if state is not None:
-                self._resume_if_stopped(state)
-            if target is not None and stopped:
-                wait_closed(target, timeout=3.0)
-                deleted = delete_file(target)
-            action = "stopped_deleted" if deleted or (target is not None and not target.exists()) else "stopped_file_kept"
+            action = self._remove_foreign(uniqueid, state, filename)
         shown_file = mask_numbers(filename) if filename else None
         self.ledger.log_unauthorized(
             channel=channel or "?", action=action, call_id=uniqueid if state else None,
@@ -591,8 +634,38 @@ class Guard:
             action=action,
         )
 
-    def _is_own(self, filename: str) -> bool:
-        """A MixMonitor the guard runs: in progress now, by file or by the ledger."""
+    def _remove_foreign(self, uniqueid: str, state: CallState | None, filename: str | None) -> str:
+        """Stop every MixMonitor on the channel, delete the foreign file where
+        recguard may, and let a lawful recording go on in a new part."""
+        target = self._deletable(filename)
+        if state is None:
+            self.recorder.stop_all(uniqueid)
+        else:
+            with state.lock:
+                own = state.recording
+                if own is not None:
+                    # Stopped by its id first, so the blind stops below reach only the foreign one.
+                    try:
+                        self.recorder.stop(uniqueid, own.mixmonitor_id)
+                    except RecorderError as exc:
+                        self.log.emit("stop_failed", call_id=uniqueid, recording_id=own.recording_id,
+                                      error=str(exc))
+                    self.ledger.recording_stopped(own.recording_id, stopped_at=self.clock())
+                    state.segments.append(own)
+                    state.recording = None
+                    self._own_files.discard(str(own.path))
+                self.recorder.stop_all(uniqueid)
+                if own is not None and state.decision is not None and state.decision.record:
+                    new = self._start(state, state.decision)
+                    self._record_decision(state, state.facts, state.decision, "resume", "start", new.recording_id)
+        if target is None:
+            return "stopped_file_kept"
+        wait_closed(target, timeout=3.0, absent_grace=0.5)
+        delete_file(target)
+        return "stopped_deleted"
+
+    def _known_recording_file(self, filename: str) -> bool:
+        """A file the guard made: one it records now, or any recording the ledger knows."""
         if filename in self._own_files:
             return True
         path = Path(filename)
@@ -604,8 +677,7 @@ class Guard:
                 return False
         except ValueError:
             return False
-        row = self.ledger.recording(recording_id)
-        return row is not None and row.status == "recording"
+        return self.ledger.recording(recording_id) is not None
 
     def _deletable(self, filename: str | None) -> Path | None:
         """The unauthorized file, if it lies where recguard may delete recordings."""
@@ -623,21 +695,6 @@ class Guard:
             return path
         return None
 
-    def _resume_if_stopped(self, state: CallState) -> None:
-        """Stopping an unidentified MixMonitor may have stopped the guard's own one
-        (Asterisk stops the newest); a lawful recording then goes on in a new file."""
-        with state.lock:
-            rec = state.recording
-            if rec is None or not wait_closed(rec.path, timeout=0.3, absent_grace=0.0):
-                return
-            state.recording = None
-            self._own_files.discard(str(rec.path))
-            self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
-            self._submit(self._store, state, rec, self.clock())
-            if state.decision is not None and state.decision.record:
-                new = self._start(state, state.decision)
-                self._record_decision(state, state.facts, state.decision, "resume", "start", new.recording_id)
-
     # -- reconciliation after a (re)connect or a restart ---------------------------------
 
     def reconcile(self) -> None:
@@ -646,33 +703,45 @@ class Guard:
         Calls still up are tracked again (re-subscribed, decided again on
         their current facts); calls that ended while the guard was away or
         disconnected are finalized on the final facts their hangup handler
-        left in AstDB (or their last known ones); finalizations and
-        deletions that were cut short are finished.
+        left in AstDB; finalizations and deletions that were cut short are
+        finished. Runs after every ARI and every AMI (re)connect.
         """
+        with self._reconcile_lock:
+            self._reconcile()
+
+    def _reconcile(self) -> None:
         live = {c["id"]: c for c in self.ari.channels() if isinstance(c, dict) and "id" in c}
-        with self._calls_lock:
-            tracked = dict(self.calls)
         for call in self.ledger.live_calls():
-            if call.call_id in tracked:
-                continue
-            state = CallState(call_id=call.call_id, channel=call.channel,
-                              facts=CallFacts.from_dict(call.last_facts))
-            for rec in self.ledger.recordings_for_call(call.call_id):
-                if rec.status == "recording":
-                    state.recording = ActiveRecording(
-                        rec.recording_id, Path(rec.path), rec.mixmonitor_id or "", tuple(rec.purposes)
-                    )
-                    self._own_files.add(rec.path)
-            state.decision = decide(state.facts, self.policy)
             with self._calls_lock:
+                if call.call_id in self.calls:
+                    continue
+                state = CallState(call_id=call.call_id, channel=call.channel,
+                                  facts=CallFacts.from_dict(call.last_facts))
+                # Reserved before any lane can start its own state for this call.
                 self.calls[call.call_id] = state
-            tracked[call.call_id] = state
+            with state.lock:
+                for rec in self.ledger.recordings_for_call(call.call_id):
+                    part = ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "",
+                                           tuple(rec.purposes), held=rec.held)
+                    if rec.status == "recording":
+                        state.recording = part
+                        self._own_files.add(rec.path)
+                    elif rec.status == "stopped":
+                        state.segments.append(part)
+                state.decision = decide(state.facts, self.policy)
             self.log.emit("call_resumed", call_id=call.call_id, channel=call.channel,
                           recording_id=state.recording.recording_id if state.recording else None)
+        with self._calls_lock:
+            tracked = dict(self.calls)
         for call_id, state in tracked.items():
             channel = live.get(call_id)
             if channel is None:
-                self._schedule_finalize(call_id, self._final_facts(call_id), trigger="reconcile")
+                final, known = self._final_facts(call_id)
+                if not known:
+                    # AMI is down: finalizing on stale facts could keep what the
+                    # final ones delete. The reconcile at AMI's return does it.
+                    continue
+                self._schedule_finalize(call_id, final, trigger="reconcile")
                 continue
             if not self._subscribe(call_id):
                 # Still up, but its events may not reach us: say so, keep it tracked.
@@ -695,15 +764,18 @@ class Guard:
         return False
 
     def _finish_interrupted_work(self) -> None:
-        # A finalization cut short (a crash between the hangup and the encryption).
+        # Parts of ended calls never finalized (a crash after the hangup): decided
+        # on the call's final facts, then kept or deleted.
         for rec in self.ledger.active_recordings():
             call = self.ledger.call(rec.call_id)
-            if rec.status == "stopped" and call is not None and call.status == "ended":
-                stale = CallState(call_id=call.call_id, channel=call.channel,
-                                  facts=CallFacts.from_dict(call.last_facts))
-                active = ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "",
-                                         tuple(rec.purposes))
-                self._submit(self._store, stale, active, call.ended_at or self.clock())
+            if call is None or call.status != "ended":
+                continue
+            stale = CallState(call_id=call.call_id, channel=call.channel,
+                              facts=CallFacts.from_dict(call.last_facts))
+            part = ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "",
+                                   tuple(rec.purposes), held=rec.held)
+            self._submit(self._settle, stale, part, decide(stale.facts, self.policy),
+                         call.ended_at or self.clock(), "reconcile")
         for rec in self.ledger.pending_deletions():
             with self._work_lock:
                 busy = rec.recording_id in self._deleting
@@ -720,15 +792,16 @@ class Guard:
                 delete_file(clear)
                 self.log.emit("clear_copy_removed", recording_id=row.recording_id, file=str(clear))
 
-    def _final_facts(self, call_id: str) -> FinalFacts | None:
-        """The facts the hangup handler stored for a call that ended while the guard was away."""
+    def _final_facts(self, call_id: str) -> tuple[FinalFacts | None, bool]:
+        """The facts the hangup handler stored for a call that ended while the
+        guard was away, and whether AstDB could be asked at all."""
         try:
             reply = self.recorder.ami.send("DBGet", Family=FINAL_FACTS_FAMILY, Key=call_id)
         except AmiError:
-            return None
+            return None, False
         if not reply.ok or not reply.events:
-            return None
-        return parse_final_facts(reply.events[0].get("Val", ""))
+            return None, True
+        return parse_final_facts(reply.events[0].get("Val", "")), True
 
     def _forget_final_facts(self, call_id: str) -> None:
         # Looked up first: deleting a key that is not there makes Asterisk log a warning.
@@ -755,40 +828,33 @@ class Guard:
 
     # -- the core: act on the difference ------------------------------------------
 
-    def _apply(self, state: CallState, facts: CallFacts, trigger: str) -> None:
+    def _apply(self, state: CallState, facts: CallFacts, trigger: str, deadline: float | None = None) -> None:
         decision = decide(facts, self.policy)
         state.facts = facts
         state.decision = decision
-        rec = state.recording
-        if rec is None:
-            if decision.record:
+        parts = state.parts()
+        if decision.record:
+            kept = sorted(decision.purposes)
+            for part in parts:
+                if tuple(kept) != part.purposes and not part.held:
+                    self._update_purposes(part, kept, reason=trigger)
+            if state.recording is None:
                 try:
-                    rec = self._start(state, decision)
+                    rec = self._start(state, decision, deadline)
                 except Exception:
                     self._record_decision(state, facts, decision, trigger, "none", None)
                     raise
                 self._record_decision(state, facts, decision, trigger, "start", rec.recording_id)
             else:
-                self._record_decision(state, facts, decision, trigger, "none", None)
+                self._record_decision(state, facts, decision, trigger, "keep", state.recording.recording_id)
             return
-        kept = self._kept_purposes(rec, decision)
-        if kept:
-            if tuple(kept) != rec.purposes:
-                self._update_purposes(rec, kept, reason=trigger)
-            self._record_decision(state, facts, decision, trigger, "keep", rec.recording_id)
-            return
-        self._record_decision(state, facts, decision, trigger, "delete", rec.recording_id)
-        self._discard(state, reason=self._loss_reason(rec, decision), trigger=trigger)
+        if parts:
+            self._record_decision(state, facts, decision, trigger, "delete", parts[-1].recording_id)
+            self._discard(state, reason=self._loss_reason(parts[-1], decision), trigger=trigger)
+        else:
+            self._record_decision(state, facts, decision, trigger, "none", None)
 
-    def _kept_purposes(self, rec: ActiveRecording, decision: Decision) -> list[str]:
-        """What the recording may be kept for now.
-
-        A purpose that joins mid-call (an agent reclassifies a call as an
-        order) justifies the recording from then on, so it is added.
-        """
-        return sorted(decision.purposes) if decision.record else []
-
-    def _start(self, state: CallState, decision: Decision) -> ActiveRecording:
+    def _start(self, state: CallState, decision: Decision, deadline: float | None = None) -> ActiveRecording:
         recording_id = uuid.uuid4().hex
         path = self.recorder.path_for(recording_id)
         bases = {p: str(self.policy.basis_of(p)) for p in decision.purposes}
@@ -804,10 +870,16 @@ class Guard:
             started_at=self.clock(),
         )
         self._own_files.add(str(path))
+        with self._work_lock:
+            self._expected_starts[state.call_id] = self._expected_starts.get(state.call_id, 0) + 1
+        left = None if deadline is None else max(0.2, deadline - time.perf_counter())
         try:
-            started = self.recorder.start(state.call_id, recording_id)
+            started = self.recorder.start(state.call_id, recording_id, timeout=left)
         except RecorderError as exc:
-            self._abandon_start(state, recording_id, path)
+            # Marked at once; the stop and the clean-up run off the lane, after the caller moved on.
+            self.ledger.mark_deleting(recording_id, reason="start_failed")
+            self._own_files.discard(str(path))
+            self._submit(self._abandon_start, state, recording_id, path)
             raise RuntimeError(f"MixMonitor did not start on {state.channel}: {exc}") from exc
         self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
         rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
@@ -825,12 +897,20 @@ class Guard:
 
     def _abandon_start(self, state: CallState, recording_id: str, path: Path) -> None:
         """A start that failed or timed out may still have started MixMonitor:
-        stop it if it runs, and delete whatever it wrote."""
-        self.ledger.mark_deleting(recording_id, reason="start_failed")
-        self._own_files.discard(str(path))
-        self.recorder.stop_if_started(state.call_id, path)
-        if path.exists() and not wait_closed(path, timeout=2.0):
-            # Still being written: leave it 'deleting'; reconcile and purge finish it.
+        stop it if it runs, and delete whatever it wrote, now and a little later."""
+        with self._work_lock:
+            # A start event still to come for it is then treated as foreign: stopped, deleted.
+            left = self._expected_starts.get(state.call_id, 0)
+            if left > 0:
+                self._expected_starts[state.call_id] = left - 1
+        for pause in (0.0, 3.0):
+            time.sleep(pause)
+            self.recorder.stop_if_started(state.call_id, path)
+            if path.exists() and not wait_closed(path, timeout=2.0):
+                continue
+            delete_file(path)
+        if path.exists():
+            # Still being written: left 'deleting'; reconcile and purge finish it.
             self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
                           recording_id=recording_id, error="a MixMonitor whose start failed is still writing")
             return
@@ -841,30 +921,51 @@ class Guard:
         self.ledger.update_recording_purposes(rec.recording_id, purposes, bases, reason=reason)
         rec.purposes = tuple(purposes)
 
-    def _discard(self, state: CallState, reason: str, trigger: str) -> None:
-        """Stop the recording at once and delete its file: nothing justifies it any more."""
-        rec = state.recording
-        if rec is None:
-            return
-        state.recording = None
+    def _discard(self, state: CallState, reason: str, trigger: str, only_current: bool = False) -> None:
+        """Stop the recording at once and delete it, with its earlier parts:
+        nothing justifies them any more. A part under legal hold is stopped but kept."""
+        parts = [state.recording] if only_current and state.recording else state.parts()
+        doomed: list[ActiveRecording] = []
+        for part in parts:
+            try:
+                # The intent is durable before anything else happens.
+                self.ledger.mark_deleting(part.recording_id, reason=reason)
+                doomed.append(part)
+            except RecordingHeld:
+                part.held = True
+                self.log.emit("recording_held_kept", call_id=state.call_id, recording_id=part.recording_id,
+                              reason=reason)
+        current = state.recording
         stopped = False
-        try:
-            stopped = self.recorder.stop(state.call_id, rec.mixmonitor_id)
-        except RecorderError as exc:
-            self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
-                          recording_id=rec.recording_id, error=str(exc))
-        self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
-        self.log.emit("recording_stopped", call_id=state.call_id, channel=state.channel,
-                      recording_id=rec.recording_id, reason=reason, trigger=trigger)
-        # The file is closed on MixMonitor's own thread; delete it off the event lane.
-        self._submit(self._delete_after_close, state, rec, reason, stopped)
+        if current is not None and current in parts:
+            state.recording = None
+            try:
+                stopped = self.recorder.stop(state.call_id, current.mixmonitor_id)
+            except RecorderError as exc:
+                self.log.emit("stop_failed", call_id=state.call_id, channel=state.channel,
+                              recording_id=current.recording_id, error=str(exc))
+            self.ledger.recording_stopped(current.recording_id, stopped_at=self.clock())
+            self.log.emit("recording_stopped", call_id=state.call_id, channel=state.channel,
+                          recording_id=current.recording_id, reason=reason, trigger=trigger)
+            if current.held:
+                state.segments.append(current)
+        state.segments = [part for part in state.segments if part.held or part not in doomed]
+        for part in doomed:
+            # The file is closed on MixMonitor's own thread; deleted off the event lane.
+            self._submit(self._delete_after_close, state, part, reason, stopped)
 
     def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, stopped: bool) -> None:
         self._own_files.discard(str(rec.path))
         with self._work_lock:
             self._deleting.add(rec.recording_id)
         try:
-            self.ledger.mark_deleting(rec.recording_id, reason=reason)
+            try:
+                self.ledger.mark_deleting(rec.recording_id, reason=reason)
+            except RecordingHeld:
+                self.log.emit("recording_held_kept", call_id=state.call_id, recording_id=rec.recording_id,
+                              reason=reason)
+                self._store(state, rec, self.clock())
+                return
             # Wait for MixMonitor to close the file, so it cannot reappear after
             # the unlink; a stop that did not take is tried again meanwhile.
             for _ in range(3):
@@ -882,13 +983,15 @@ class Guard:
 
     def _erase(self, recording_id: str, paths: Iterable[str | Path | None], reason: str,
                log_fields: dict[str, Any] | None = None) -> bool:
-        """Delete a recording's files, intent first and confirmation after, so an
-        interruption in between is finished by the next reconcile or purge."""
+        """Delete a recording's files (its ciphertext too, wherever it got to),
+        intent first and confirmation after, so an interruption in between is
+        finished by the next reconcile or purge."""
         self.ledger.mark_deleting(recording_id, reason=reason)
         existed = False
-        for path in paths:
-            if path:
-                existed = delete_file(Path(path)) or existed
+        candidates = {Path(p) for p in paths if p}
+        candidates |= {encrypted_path(p) for p in candidates if p.suffix == ".wav"}
+        for path in sorted(candidates):
+            existed = delete_file(path) or existed
         self.ledger.mark_deleted(recording_id, reason=reason)
         self.log.emit("recording_deleted", recording_id=recording_id, reason=reason, file_existed=existed,
                       **(log_fields or {}))

@@ -128,12 +128,14 @@ class Recorder:
     def path_for(self, recording_id: str) -> Path:
         return recording_path(self.recordings_dir, recording_id)
 
-    def start(self, channel: str, recording_id: str) -> StartedRecording:
+    def start(self, channel: str, recording_id: str, timeout: float | None = None) -> StartedRecording:
+        """Start MixMonitor; ``timeout`` caps each AMI exchange (the gate's time left)."""
         path = self.path_for(recording_id)
+        wait = min(self.action_timeout, timeout) if timeout is not None else self.action_timeout
         try:
             reply = self.ami.action(
                 "MixMonitor",
-                timeout=self.action_timeout,
+                timeout=wait,
                 Channel=channel,
                 File=str(path),
                 Options=f"i({MIXMONITOR_ID_VAR})",
@@ -202,25 +204,19 @@ class Recorder:
         except AmiError as exc:
             raise RecorderError(str(exc)) from exc
 
-    def stop_unidentified(self, channel: str, their_file: Path | None, attempts: int = 4) -> bool:
-        """Stop a MixMonitor whose id recguard does not know.
+    def stop_all(self, channel: str, limit: int = 8) -> int:
+        """Stop every MixMonitor left on the channel; how many were stopped.
 
-        StopMixMonitor without an id stops the channel's newest MixMonitor,
-        which is the unauthorized one when it started after recguard's own.
-        Repeats until that file is closed (or nothing is left to stop).
+        StopMixMonitor without an id stops the newest one; repeated until
+        Asterisk says there is none left.
         """
-        stopped = False
-        for _ in range(attempts):
+        stopped = 0
+        for _ in range(limit):
             try:
                 self.ami.action("StopMixMonitor", timeout=self.action_timeout, Channel=channel)
             except AmiError:
-                return stopped
-            stopped = True
-            # Stop again only while their file is demonstrably still being written.
-            if their_file is None or wait_closed(their_file, timeout=1.0, absent_grace=0.5):
-                return True
-            if not their_file.exists():
-                return True
+                break
+            stopped += 1
         return stopped
 
     def _stop_any(self, channel: str) -> None:

@@ -206,3 +206,58 @@ def test_attended_transfer_keeps_one_recording_to_the_end(guard: Daemon, idle: C
     assert rec.status == "finalized" and rec.purposes == ["order"]
     assert rec.duration_s > 3.0
 
+
+
+def test_a_foreign_mixmonitor_on_a_recorded_call_is_removed_and_the_lawful_recording_goes_on(
+    guard: Daemon, sandbox: Sandbox, idle: CallerSimulator
+) -> None:
+    rogue = sandbox.recordings_dir / "rogue-after-gate.wav"
+    facts = {"RECGUARD_PURPOSE": "order", "RECGUARD_NOTICES": NOTICES, "RECGUARD_CONSENT": "refused",
+             "ROGUE_FILE": str(rogue)}
+    call = idle.call("recguard-test-guard", "guarded-rogue", variables=facts)
+    call.wait_answered()
+    assert call.wait_centre_variable("TEST_ROGUE", timeout=5) == "yes"
+    call_id = call.centre_channel()["id"]
+    assert wait_until(lambda: any(u.call_id == call_id for u in guard.ledger.unauthorized_log()), 3)
+    assert wait_until(lambda: not rogue.exists(), 3)
+    # The guard's own recording was stopped with the foreign one and goes on in a second part.
+    assert wait_until(lambda: [r.status for r in guard.ledger.recordings_for_call(call_id)] == ["stopped", "recording"], 3)
+    time.sleep(1.0)
+    finish(call, guard)
+    parts = guard.ledger.recordings_for_call(call_id)
+    assert [p.status for p in parts] == ["finalized", "finalized"]
+    assert all(p.purposes == ["order"] for p in parts)
+    assert not rogue.exists()
+
+
+def test_earlier_parts_follow_later_decisions(guard: Daemon, sandbox: Sandbox, idle: CallerSimulator) -> None:
+    rogue = sandbox.recordings_dir / "rogue-then-no-transaction.wav"
+    facts = {"RECGUARD_PURPOSE": "order", "RECGUARD_NOTICES": NOTICES, "RECGUARD_CONSENT": "refused",
+             "ROGUE_FILE": str(rogue)}
+    call = idle.call("recguard-test-guard", "guarded-rogue", variables=facts)
+    call.wait_answered()
+    assert call.wait_centre_variable("TEST_ROGUE", timeout=5) == "yes"
+    call_id = call.centre_channel()["id"]
+    assert wait_until(lambda: len(guard.ledger.recordings_for_call(call_id)) == 2, 3)
+    guard.ami.action("Setvar", Channel=call_id, Variable="RECGUARD_OUTCOME", Value="no_transaction")
+    assert wait_until(lambda: all(r.status == "deleted" for r in guard.ledger.recordings_for_call(call_id)), 5)
+    finish(call, guard)
+    for part in guard.ledger.recordings_for_call(call_id):
+        assert part.deletion_reason == "no_transaction"
+        assert not Path(part.path).exists() and not Path(part.path + ".rgv").exists()
+
+
+def test_a_recording_under_legal_hold_is_stopped_but_kept_when_its_basis_ends(
+    guard: Daemon, idle: CallerSimulator
+) -> None:
+    call = place(idle, "order", "refused")
+    (rec,) = recordings(guard, call)
+    guard.ledger.set_hold(rec.recording_id, reason="court case P 7/2026", actor="dpo")
+    guard.ami.action("Setvar", Channel=rec.call_id, Variable="RECGUARD_OUTCOME", Value="no_transaction")
+    assert wait_until(lambda: guard.ledger.recording(rec.recording_id).status == "stopped", 3)
+    finish(call, guard)
+    kept = guard.ledger.recording(rec.recording_id)
+    assert kept.status == "finalized" and kept.held
+    assert Path(kept.file_path).exists()
+    assert any(e["event"] == "recording_held_kept" and e["recording_id"] == rec.recording_id
+               for e in read_log(guard.settings.decision_log))

@@ -1,11 +1,10 @@
-"""Pure helpers of the guard: the final facts a hangup handler leaves in AstDB,
-and the age of an ARI event."""
+"""Pure helpers of the guard: the final facts a hangup handler leaves in AstDB."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from asterisk_recguard.guard import _event_age, parse_final_facts
+from asterisk_recguard.guard import parse_final_facts
 from asterisk_recguard.policy import Consent, NoticeStatus, Outcome
 
 
@@ -29,12 +28,3 @@ def test_final_facts_with_empty_fields_establish_nothing() -> None:
 def test_malformed_final_facts_are_refused() -> None:
     for value in ("", "x|order|n|given|unknown", "1764324723|order|n|given", "1|2|3|4|5|6", "9" * 40 + "||||"):
         assert parse_final_facts(value) is None, value
-
-
-def test_event_age() -> None:
-    stamp = (datetime.now(timezone.utc) - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    assert 1.5 < _event_age({"timestamp": stamp}) < 3.0
-    assert _event_age({}) == 0.0
-    assert _event_age({"timestamp": "yesterday"}) == 0.0
-    future = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    assert _event_age({"timestamp": future}) == 0.0  # another host's clock is not a delay
