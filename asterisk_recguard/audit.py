@@ -9,8 +9,8 @@ Checked, each problem one line:
 * every recording the ledger has not deleted has its file, and an encrypted
   one has no clear copy left beside it;
 * every finalized recording is justified by its call's final facts under the
-  current policy (``decide()`` on them includes each of its purposes), and is
-  not kept past its deadline without a legal hold;
+  current policy (``decide()`` on them includes each of its purposes) or is
+  under legal hold, and is not kept past its deadline without a legal hold;
 * no recording is stuck half-recorded after its call ended, or half-deleted.
 
 It reads and never changes anything.
@@ -164,11 +164,12 @@ def _justification(rec: Recording, call: Any, policy: Policy) -> Iterable[Proble
                       f"cannot be read ({exc})", recording_id=rid)
         return
     missing = sorted(set(rec.purposes) - set(decision.purposes))
-    if missing:
+    # A legal hold (a litigation, an authority's request) is itself the reason
+    # to keep it (GDPR art. 17(3)(e)); the hold is listed by purge and the access log.
+    if missing and not rec.held:
         why = ", ".join(f"{r.purpose}: {r.reason}" for r in decision.rejected
                         if r.purpose in missing) or "not declared in the final facts"
-        held = " (under legal hold)" if rec.held else ""
         yield Problem("unjustified",
-                      f"recording {rid}{held} is kept for {','.join(missing)}, which the final "
+                      f"recording {rid} is kept for {','.join(missing)}, which the final "
                       f"facts of call {rec.call_id} do not justify under policy "
                       f"{policy.label} ({why})", recording_id=rid)

@@ -261,3 +261,8 @@ def test_a_recording_under_legal_hold_is_stopped_but_kept_when_its_basis_ends(
     assert Path(kept.file_path).exists()
     assert any(e["event"] == "recording_held_kept" and e["recording_id"] == rec.recording_id
                for e in read_log(guard.settings.decision_log))
+    # The case is closed: the hold goes, and with no basis left, so does the recording.
+    guard.ledger.release_hold(rec.recording_id, actor="dpo")
+    guard.ledger.mark_deleting(rec.recording_id, reason="no_transaction", actor="dpo")
+    Path(kept.file_path).unlink()
+    guard.ledger.mark_deleted(rec.recording_id)

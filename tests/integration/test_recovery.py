@@ -325,8 +325,8 @@ def test_facts_changed_while_the_guard_was_down_decide_the_end(
             ended = ledger.call(uniqueid).ended_at
             assert abs(ended - hung_up) < timedelta(seconds=1.5)  # the real end, not the restart
             assert ledger.call(uniqueid).last_facts["outcome"] == "no_transaction"
-            gone = ami.send("DBGet", Family="recguard", Key=uniqueid)
-            assert not gone.events  # the final facts are cleared once used
+            # The final facts are cleared once used.
+            assert wait_until(lambda: not ami.send("DBGet", Family="recguard", Key=uniqueid).events, 5)
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(15) == 0

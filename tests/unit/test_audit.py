@@ -96,6 +96,14 @@ def test_a_recording_its_final_facts_do_not_justify(world: World, policy: Policy
     assert "order" in report.problems[0].message and policy.label in report.problems[0].message
 
 
+def test_a_recording_under_legal_hold_is_kept_whatever_its_final_facts(world: World, policy: Policy) -> None:
+    facts = {"purposes": ["order"], "notices": {"evidence-v1": "complete"},
+             "consent": "none", "outcome": "no_transaction"}
+    rec = world.add(deadline=FUTURE, facts=facts)
+    world.ledger.set_hold(rec.recording_id, reason="court case P 7/2026", actor="dpo")
+    assert run(world, policy).ok
+
+
 def test_a_quality_recording_without_consent_is_unjustified(world: World, policy: Policy) -> None:
     facts = {"purposes": ["order", "quality"],
              "notices": {"evidence-v1": "complete", "quality-consent-v1": "complete"},
