@@ -1135,13 +1135,7 @@ class Ledger:
     def access_log(self, *, limit: int | None = None,
                    since: datetime | None = None) -> list[AccessEntry]:
         """Access entries in time order; with ``limit``, the most recent ones."""
-        where, params = self._since(since)
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT * FROM access_log {where} ORDER BY at DESC, id DESC"
-                + (" LIMIT ?" if limit is not None else ""),
-                (*params, *([limit] if limit is not None else [])),
-            ).fetchall()
+        rows = self._latest("access_log", limit, since)
         return [AccessEntry(r["id"], parse_ts(r["at"]), r["actor"], r["action"], r["recording_id"],
                             r["call_id"], r["reason"], json.loads(r["detail"]))
                 for r in reversed(rows)]
@@ -1166,15 +1160,20 @@ class Ledger:
 
     def unauthorized_log(self, *, limit: int | None = None,
                          since: datetime | None = None) -> list[UnauthorizedEntry]:
+        rows = self._latest("unauthorized", limit, since)
+        return [UnauthorizedEntry(r["id"], parse_ts(r["at"]), r["channel"], r["call_id"], r["file"],
+                                  r["started_by"], r["action"]) for r in reversed(rows)]
+
+    def _latest(self, table: str, limit: int | None, since: datetime | None) -> list[sqlite3.Row]:
+        """An append-only table's rows since ``since``, the most recent ``limit`` of them,
+        newest first (callers reverse them into time order)."""
         where, params = self._since(since)
         with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT * FROM unauthorized {where} ORDER BY at DESC, id DESC"
+            return conn.execute(
+                f"SELECT * FROM {table} {where} ORDER BY at DESC, id DESC"
                 + (" LIMIT ?" if limit is not None else ""),
                 (*params, *([limit] if limit is not None else [])),
             ).fetchall()
-        return [UnauthorizedEntry(r["id"], parse_ts(r["at"]), r["channel"], r["call_id"], r["file"],
-                                  r["started_by"], r["action"]) for r in reversed(rows)]
 
     @staticmethod
     def _since(since: datetime | None) -> tuple[str, tuple[Any, ...]]:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.ami import AmiClient
 from asterisk_recguard.callsim import CallerSimulator
 from asterisk_recguard.daemon import Daemon
 from asterisk_recguard.sandbox import Sandbox

@@ -4,7 +4,6 @@ recordings directory, the ledger and the policy, and nothing when they agree."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,19 +14,9 @@ from asterisk_recguard.ledger import utcnow
 from asterisk_recguard.policy import Policy, load_policy
 from asterisk_recguard.resources import default_policy_path
 
-from .recfixtures import T0, World, make_world
+from .recfixtures import T0, World
 
 FUTURE = utcnow() + timedelta(days=1000)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pwd
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,20 +26,10 @@ from asterisk_recguard.retention import (
     scan_directory,
 )
 
-from .recfixtures import T0, World, make_world
+from .recfixtures import T0, World
 
 ACTOR = "alice"
 DEADLINE = T0 + timedelta(days=1095)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
 
 
 def files(world: World) -> set[str]:

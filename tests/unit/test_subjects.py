@@ -10,7 +10,6 @@ import hashlib
 import json
 import stat
 import wave
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,21 +30,11 @@ from asterisk_recguard.subjects import (
     subject_hash,
 )
 
-from .recfixtures import NUMBER, SECRET, T0, World, make_world
+from .recfixtures import NUMBER, SECRET, T0, World
 
 ACTOR = "alice"
 DEADLINE = T0 + timedelta(days=1095)
 SPELLINGS = ["+386 40 123 456", "0038640123456", "040 123 456", "+386 (0)40 123-456"]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
 
 
 def export(world: World, recordings, to: Path, reason: str = "DSAR-17", **kw):
