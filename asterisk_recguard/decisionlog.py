@@ -78,11 +78,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -170,7 +170,7 @@ def _mask_numbers(value: Any) -> Any:
     return value
 
 
-def redact_caller_numbers(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_caller_numbers(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Replace every field named like a caller number, at any depth."""
     return _mask_numbers(event_dict)
 
@@ -190,25 +190,25 @@ def _one_line(value: Any) -> Any:
 _NAME_FIELDS = frozenset({"channel", "file", "started_by", "error"})
 
 
-def mask_numbers_in_names(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_numbers_in_names(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _NAME_FIELDS & event_dict.keys():
         if isinstance(event_dict[key], str):
             event_dict[key] = mask_numbers(event_dict[key])
     return event_dict
 
 
-def strip_line_breaks(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def strip_line_breaks(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Remove CR/LF from strings (keys too) so that one event is one line.
     (JSON escapes them anyway; this keeps grep and non-JSON readers safe.)"""
     return _one_line(event_dict)
 
 
-def _set_level(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _set_level(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict["level"] = "warning" if method == "warn" else method
     return event_dict
 
 
-def _order_keys(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _order_keys(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     ordered = {k: event_dict[k] for k in _LEADING if k in event_dict}
     ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
     return ordered
@@ -234,12 +234,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def to_plain(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def to_plain(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Datetimes to UTC text, exceptions and paths to strings, sets to lists."""
     return _plain(event_dict)
 
 
-def _render(logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+def _render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
     return json.dumps(event_dict, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -340,7 +340,7 @@ class DecisionLog:
         return child
 
     def _add_timestamp(self, logger: Any, method: str,
-                       event_dict: dict[str, Any]) -> dict[str, Any]:
+                       event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event_dict["ts"] = self._clock().astimezone(timezone.utc).strftime(TS_FORMAT)
         return event_dict
 
@@ -370,6 +370,12 @@ class DecisionLog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class EventLog(Protocol):
+    """What writes decision-log lines: a DecisionLog, or a TolerantLog around one."""
+
+    def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None: ...
 
 
 class TolerantLog:

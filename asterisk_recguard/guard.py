@@ -48,7 +48,7 @@ from ._redact import mask_numbers
 from .ami import AmiError
 from .ari import AriClient, AriError
 from .callerid import hash_caller
-from .decisionlog import DecisionLog, TolerantLog
+from .decisionlog import DecisionLog, EventLog, TolerantLog
 from .ledger import Ledger, RecordingHeld, format_ts
 from .policy import CallFacts, Consent, Decision, Policy, decide
 from .recorder import Recorder, RecorderError, delete_file, file_facts, wait_closed
@@ -144,7 +144,7 @@ class Guard:
         ari: AriClient,
         recorder: Recorder,
         ledger: Ledger,
-        decision_log: DecisionLog,
+        decision_log: EventLog,
         hash_secret: str,
         default_country_code: str = "386",
         keyring: Keyring | None = None,
@@ -159,7 +159,7 @@ class Guard:
         self.ari = ari
         self.recorder = recorder
         self.ledger = ledger
-        self.log = TolerantLog(decision_log) if isinstance(decision_log, DecisionLog) else decision_log
+        self.log: EventLog = TolerantLog(decision_log) if isinstance(decision_log, DecisionLog) else decision_log
         self.hash_secret = hash_secret
         self.default_country_code = default_country_code
         self.keyring = keyring
@@ -186,7 +186,7 @@ class Guard:
         self._finalizer = ThreadPoolExecutor(max_workers=finalize_workers, thread_name_prefix="finalize")
         # Its own worker, so slow file work never delays catching a foreign recording.
         self._watcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unauthorized")
-        self._pending: set[Future[None]] = set()
+        self._pending: set[Future[Any]] = set()
         self._lanes: list[queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None]] = [
             queue.Queue() for _ in range(max(1, lanes))
         ]
@@ -812,13 +812,13 @@ class Guard:
         except AmiError:
             pass  # a stale key is harmless; it is only read for calls the ledger has as live
 
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, fn: Callable[..., object], *args: Any) -> None:
         future = self._finalizer.submit(fn, *args)
         with self._work_lock:
             self._pending.add(future)
         future.add_done_callback(self._task_done)
 
-    def _task_done(self, future: Future[None]) -> None:
+    def _task_done(self, future: Future[Any]) -> None:
         with self._work_lock:
             self._pending.discard(future)
         exc = future.exception()

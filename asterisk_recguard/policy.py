@@ -467,8 +467,8 @@ def explain(decision: Decision, policy: Policy, facts: CallFacts | None = None) 
     if decision.rejected:
         lines.append("Not recorded for:")
         for rejection in decision.rejected:
-            purpose = policy.purposes.get(rejection.purpose)
-            about = f" — {purpose.description}" if purpose else ""
+            known = policy.purposes.get(rejection.purpose)
+            about = f" — {known.description}" if known else ""
             lines.append(f"  {rejection.purpose}{about}")
             lines.append(f"    why: {REASON_TEXT[rejection.reason]}")
     return "\n".join(lines)

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .decisionlog import DecisionLog
+from .decisionlog import EventLog
 from .errors import UserError
 from .ledger import MAX_BATCH, InvalidTransition, Ledger, Recording, format_ts, utcnow
 
@@ -172,7 +172,7 @@ class Deletion:
                    tuple(removed))
 
 
-def delete_recording(ledger: Ledger, log: DecisionLog, rec: Recording, *, reason: str,
+def delete_recording(ledger: Ledger, log: EventLog, rec: Recording, *, reason: str,
                      actor: str, clock: Clock = utcnow, **log_fields: Any) -> Deletion:
     """Delete one recording in the ledger's two steps and log it.
 
@@ -300,7 +300,7 @@ def _purge_lock(ledger_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def purge(ledger: Ledger, log: DecisionLog, now: datetime, actor: str, dry_run: bool = False,
+def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: bool = False,
           *, orphans_dir: Path | None = None, orphan_grace: float = 3600,
           clock: Clock = utcnow) -> PurgeReport:
     """Delete every finalized recording whose deadline is at or before ``now``
@@ -346,7 +346,7 @@ def purge(ledger: Ledger, log: DecisionLog, now: datetime, actor: str, dry_run: 
     return report
 
 
-def _finish_pending(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock: Clock) -> None:
+def _finish_pending(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock) -> None:
     settled_before = clock() - SETTLE
     for rec in ledger.pending_deletions():
         if rec.stopped_at is not None and rec.stopped_at > settled_before:
@@ -363,7 +363,7 @@ def _finish_pending(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock
             _fail(log, report, rec.recording_id, exc)
 
 
-def _delete_expired(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock: Clock) -> None:
+def _delete_expired(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock) -> None:
     expired = ledger.expired(report.now)
     if report.dry_run:
         report.deleted.extend(Deletion.of(rec, RETENTION_EXPIRED) for rec in expired)
@@ -395,7 +395,7 @@ def _delete_expired(ledger: Ledger, log: DecisionLog, report: PurgeReport, clock
             report.deleted.append(Deletion.of(rec, RETENTION_EXPIRED, removed))
 
 
-def _delete_orphans(ledger: Ledger, log: DecisionLog, report: PurgeReport, directory: Path,
+def _delete_orphans(ledger: Ledger, log: EventLog, report: PurgeReport, directory: Path,
                     grace_s: float, clock: Clock) -> None:
     scan = scan_directory(ledger, directory, grace_s=grace_s, clock=clock)
     report.orphans_in_progress.extend(scan.in_progress)
@@ -415,7 +415,7 @@ def _delete_orphans(ledger: Ledger, log: DecisionLog, report: PurgeReport, direc
             report.orphans.append(orphan)
 
 
-def _fail(log: DecisionLog, report: PurgeReport, what: str, exc: BaseException) -> None:
+def _fail(log: EventLog, report: PurgeReport, what: str, exc: BaseException) -> None:
     error = f"{type(exc).__name__}: {exc}"
     report.failures.append(Failure(what, error))
     log.emit("purge_failed", recording_id=what if _RECORDING_ID.fullmatch(what) else None,
@@ -425,7 +425,7 @@ def _fail(log: DecisionLog, report: PurgeReport, what: str, exc: BaseException) 
 # --- legal hold ---------------------------------------------------------------------
 
 
-def place_hold(ledger: Ledger, log: DecisionLog, recording_id: str, *, reason: str,
+def place_hold(ledger: Ledger, log: EventLog, recording_id: str, *, reason: str,
                actor: str, clock: Clock = utcnow) -> Recording:
     """Keep a recording past its deadline until released; logged with the reason."""
     why = require_reason(reason, "a legal hold")
@@ -447,7 +447,7 @@ def place_hold(ledger: Ledger, log: DecisionLog, recording_id: str, *, reason: s
     return held
 
 
-def release_hold(ledger: Ledger, log: DecisionLog, recording_id: str, *, actor: str,
+def release_hold(ledger: Ledger, log: EventLog, recording_id: str, *, actor: str,
                  reason: str | None = None, clock: Clock = utcnow) -> Recording:
     """Lift a legal hold; the next purge deletes the recording if its deadline has passed."""
     rec = get_recording(ledger, recording_id)

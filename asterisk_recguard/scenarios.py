@@ -35,7 +35,7 @@ class IvrCaller:
     caller_id: str | None = "Caller <+38640123456>"
     # Something that happens while the caller talks to the agent (e.g. the
     # CRM sets RECGUARD_OUTCOME); gets the centre's channel name.
-    during_call: Callable[[str], None] | None = None
+    during_call: Callable[[str], object] | None = None
 
 
 @dataclass

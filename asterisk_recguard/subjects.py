@@ -39,7 +39,7 @@ from typing import Any
 
 from . import __version__
 from .callerid import hash_caller
-from .decisionlog import DecisionLog
+from .decisionlog import EventLog
 from .errors import UserError
 from .ledger import Ledger, Recording, format_ts, utcnow
 from .retention import (
@@ -103,7 +103,7 @@ def _call_date(ledger: Ledger, rec: Recording) -> datetime | None:
     return call.started_at if call else None
 
 
-def find(ledger: Ledger, log: DecisionLog, caller_hash: str, *, actor: str,
+def find(ledger: Ledger, log: EventLog, caller_hash: str, *, actor: str,
          reason: str | None = None, clock: Clock = utcnow) -> list[SubjectRecording]:
     """The caller's recordings, deleted ones included (they show when and why).
 
@@ -248,7 +248,7 @@ def _undo(written: Sequence[Path], directory: Path, created: bool) -> None:
             directory.rmdir()
 
 
-def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Recording],
+def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Recording],
                       directory: Path, *, reason: str, actor: str,
                       keyring: Callable[[], Keyring], request: str,
                       caller_hash: str | None = None, for_purpose: str | None = None,
@@ -363,7 +363,7 @@ def export_recordings(ledger: Ledger, log: DecisionLog, recordings: Sequence[Rec
     return result
 
 
-def _refuse_other_purposes(ledger: Ledger, log: DecisionLog, recordings: Sequence[Recording],
+def _refuse_other_purposes(ledger: Ledger, log: EventLog, recordings: Sequence[Recording],
                            for_purpose: str, *, reason: str, actor: str, request: str,
                            caller_hash: str | None, clock: Clock) -> None:
     """Raise ExportRefused, before anything is read or written, if a recording
@@ -441,7 +441,7 @@ class EraseReport:
     refused: list[tuple[Recording, str]] = field(default_factory=list)
 
 
-def erase(ledger: Ledger, log: DecisionLog, caller_hash: str, *, reason: str, actor: str,
+def erase(ledger: Ledger, log: EventLog, caller_hash: str, *, reason: str, actor: str,
           clock: Clock = utcnow) -> EraseReport:
     """Delete the caller's recordings, irreversibly, except those under legal
     hold or still being recorded, which are refused and named.
