@@ -332,3 +332,22 @@ def test_facts_changed_while_the_guard_was_down_decide_the_end(
             assert process.wait(15) == 0
     finally:
         ami.stop()
+
+
+def test_a_guard_whose_app_is_taken_over_stops_with_status_3(
+    sandbox: Sandbox, idle: CallerSimulator, sandbox_env: dict[str, str]
+) -> None:
+    from asterisk_recguard.ari import AriClient, EventStream
+    from asterisk_recguard.daemon import EXIT_REPLACED
+
+    with guard_in_process(sandbox.env_file) as daemon:
+        intruder = EventStream(AriClient(sandbox_env["RECGUARD_ARI_URL"], sandbox_env["RECGUARD_ARI_USER"],
+                                         sandbox_env["RECGUARD_ARI_PASSWORD"], "recguard"), on_event=lambda e: None)
+        intruder.start()
+        try:
+            assert intruder.wait_connected(5)
+            assert wait_until(daemon._stop.is_set, 5), "the guard did not notice it was replaced"
+            assert daemon.exit_status == EXIT_REPLACED == 3
+            assert any(e["event"] == "app_replaced" for e in read_log(daemon.settings.decision_log))
+        finally:
+            intruder.stop()
