@@ -163,14 +163,7 @@ class Keyring:
     def load(cls, path: str | os.PathLike[str]) -> Keyring:
         """Read a key file, refusing one that group or others can access."""
         path = Path(path)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise VaultError(
-                f"key file {path} does not exist; create it with: recguard keys generate --key-file {path}"
-            ) from None
-        except OSError as exc:
-            raise VaultError(f"cannot open key file {path}: {exc.strerror}") from None
+        fd = _open_key_file(path, os.O_RDONLY)
         try:
             # A shared lock so that we never read a key line that rotate() is still writing.
             fcntl.flock(fd, fcntl.LOCK_SH)
@@ -199,6 +192,17 @@ class Keyring:
 
     def _key(self, key_id: str) -> bytes:
         return self._keys[key_id]
+
+
+def _open_key_file(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise VaultError(
+            f"key file {path} does not exist; create it with: recguard keys generate --key-file {path}"
+        ) from None
+    except OSError as exc:
+        raise VaultError(f"cannot open key file {path}: {exc.strerror}") from None
 
 
 def generate_key_file(path: str | os.PathLike[str]) -> str:
@@ -245,14 +249,7 @@ def rotate(path: str | os.PathLike[str]) -> str:
     ``Keyring.load`` (shared lock) from reading a half-written line.
     """
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise VaultError(
-            f"key file {path} does not exist; create it with: recguard keys generate --key-file {path}"
-        ) from None
-    except OSError as exc:
-        raise VaultError(f"cannot open key file {path}: {exc.strerror}") from None
+    fd = _open_key_file(path, os.O_RDWR | os.O_APPEND)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         data = _read_key_file(fd, path)
