@@ -103,13 +103,6 @@ class AriClient:
             raise
         return reply.get("value") if isinstance(reply, dict) else None
 
-    def set_variable(self, channel_id: str, name: str, value: str) -> None:
-        self.request(
-            "POST",
-            f"/channels/{quote(channel_id, safe='')}/variable",
-            params={"variable": name, "value": value},
-        )
-
     def continue_in_dialplan(self, channel_id: str) -> None:
         self.request("POST", f"/channels/{quote(channel_id, safe='')}/continue")
 

@@ -170,8 +170,6 @@ class Guard:
         self.deletable_dirs = [recorder.recordings_dir, *monitor_dirs]
         self.clock = clock
         self.on_replaced: Callable[[], None] | None = None
-        # Files of the MixMonitors the guard runs now; any other is unauthorized.
-        self._own_files: set[str] = set()
         # Deletions and finalizations under way on the pool (reconcile leaves them be).
         self._deleting: set[str] = set()
         self._finalizing: set[str] = set()
@@ -510,7 +508,6 @@ class Guard:
                 self._finalizing.discard(rec.recording_id)
 
     def _store_once(self, state: CallState, rec: ActiveRecording, ended: datetime) -> None:
-        self._own_files.discard(str(rec.path))
         if not wait_closed(rec.path):
             if not rec.path.exists():
                 self._erase(rec.recording_id, (rec.path,), "no_audio_written", {"call_id": state.call_id})
@@ -653,7 +650,6 @@ class Guard:
                     self.ledger.recording_stopped(own.recording_id, stopped_at=self.clock())
                     state.segments.append(own)
                     state.recording = None
-                    self._own_files.discard(str(own.path))
                 self.recorder.stop_all(uniqueid)
                 if own is not None and state.decision is not None and state.decision.record:
                     new = self._start(state, state.decision)
@@ -665,9 +661,7 @@ class Guard:
         return "stopped_deleted"
 
     def _known_recording_file(self, filename: str) -> bool:
-        """A file the guard made: one it records now, or any recording the ledger knows."""
-        if filename in self._own_files:
-            return True
+        """A file the guard made: any recording the ledger knows."""
         path = Path(filename)
         if path.parent != self.recorder.recordings_dir or not path.name.endswith(".wav"):
             return False
@@ -725,7 +719,6 @@ class Guard:
                                            tuple(rec.purposes), held=rec.held)
                     if rec.status == "recording":
                         state.recording = part
-                        self._own_files.add(rec.path)
                     elif rec.status == "stopped":
                         state.segments.append(part)
                 state.decision = decide(state.facts, self.policy)
@@ -869,7 +862,6 @@ class Guard:
             bases=bases,
             started_at=self.clock(),
         )
-        self._own_files.add(str(path))
         with self._work_lock:
             self._expected_starts[state.call_id] = self._expected_starts.get(state.call_id, 0) + 1
         left = None if deadline is None else max(0.2, deadline - time.perf_counter())
@@ -878,7 +870,6 @@ class Guard:
         except RecorderError as exc:
             # Marked at once; the stop and the clean-up run off the lane, after the caller moved on.
             self.ledger.mark_deleting(recording_id, reason="start_failed")
-            self._own_files.discard(str(path))
             self._submit(self._abandon_start, state, recording_id, path)
             raise RuntimeError(f"MixMonitor did not start on {state.channel}: {exc}") from exc
         self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
@@ -955,7 +946,6 @@ class Guard:
             self._submit(self._delete_after_close, state, part, reason, stopped)
 
     def _delete_after_close(self, state: CallState, rec: ActiveRecording, reason: str, stopped: bool) -> None:
-        self._own_files.discard(str(rec.path))
         with self._work_lock:
             self._deleting.add(rec.recording_id)
         try:

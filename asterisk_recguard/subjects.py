@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +48,7 @@ from .retention import (
     delete_recording,
     require_reason,
 )
-from .vault import Keyring, VaultError, decrypt_file
+from .vault import Keyring, VaultError, atomic_output, decrypt_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "recguard-export-1"
@@ -159,20 +158,11 @@ def _copy_verified(src: Path, dst: Path) -> tuple[str, int]:
     """Copy an unencrypted recording; dst appears (mode 0600) only when complete."""
     digest = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as fin:
-            for block in iter(lambda: fin.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(dst) as out, open(src, "rb") as fin:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            out.write(block)
     return digest.hexdigest(), size
 
 
@@ -226,17 +216,8 @@ def _json_value(value: Any) -> Any:
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
 
 
 def _undo(written: Sequence[Path], directory: Path, created: bool) -> None:

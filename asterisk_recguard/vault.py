@@ -283,7 +283,7 @@ def encrypt_file(
     src, dst = Path(src), Path(dst)
     _check_chunk_size(chunk_size)
     try:
-        with open(src, "rb") as fin, _atomic_output(dst) as fout:
+        with open(src, "rb") as fin, atomic_output(dst) as fout:
             return _encrypt_stream(fin, fout, keyring, chunk_size)
     except OSError as exc:
         raise VaultError(f"cannot encrypt {src} to {dst}: {_os_reason(exc)}") from None
@@ -302,7 +302,7 @@ def decrypt_file(
     """
     src, dst = Path(src), Path(dst)
     try:
-        with open(src, "rb") as fin, _atomic_output(dst) as fout:
+        with open(src, "rb") as fin, atomic_output(dst) as fout:
             return _decrypt_stream(fin, fout.write, keyring, src)
     except OSError as exc:
         raise VaultError(f"cannot decrypt {src} to {dst}: {_os_reason(exc)}") from None
@@ -497,7 +497,7 @@ def _check_chunk_size(chunk_size: int) -> None:
 
 
 @contextlib.contextmanager
-def _atomic_output(dst: Path) -> Iterator[BinaryIO]:
+def atomic_output(dst: Path) -> Iterator[BinaryIO]:
     """A mode-600 temporary file next to ``dst``, renamed over it only if the block succeeds."""
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     try:

@@ -38,18 +38,26 @@ def guard_in_process(env_file: Path, **overrides: str) -> Iterator[Daemon]:
         daemon.stop()
 
 
-@contextmanager
-def guard_process(env_file: Path, **overrides: str) -> Iterator[subprocess.Popen[str]]:
-    """`recguard run` as a separate process, as an administrator runs it."""
+def spawn_guard(env_file: Path, **overrides: str) -> subprocess.Popen[bytes]:
+    """`recguard run` as a separate process, as an administrator runs it.
+
+    Its output goes to a file beside the env file, never to a pipe nobody
+    reads (a full pipe would block the guard).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")}
     env.update(overrides)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asterisk_recguard", "run", "--env-file", str(env_file)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with open(env_file.parent / "recguard-run.out", "ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "asterisk_recguard", "run", "--env-file", str(env_file)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@contextmanager
+def guard_process(env_file: Path, **overrides: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn_guard(env_file, **overrides)
     try:
         yield process
     finally:

@@ -18,7 +18,7 @@ from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.ledger import Ledger
 from asterisk_recguard.sandbox import Sandbox
 
-from .guardrun import guard_in_process, guard_process, read_log, wait_app_registered
+from .guardrun import guard_in_process, guard_process, read_log, spawn_guard, wait_app_registered
 
 NOTICES = "evidence-v1:complete,quality-consent-v1:complete"
 
@@ -38,18 +38,13 @@ def place(callers: CallerSimulator, purpose: str, consent: str) -> SimulatedCall
     return call
 
 
-def start_guard(sandbox: Sandbox, callers: CallerSimulator) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asterisk_recguard", "run",
-         "--env-file", str(sandbox.env_file)],
-        env={k: v for k, v in os.environ.items() if not k.startswith("RECGUARD_")},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+def start_guard(sandbox: Sandbox, callers: CallerSimulator) -> subprocess.Popen[bytes]:
+    process = spawn_guard(sandbox.env_file)
     assert wait_app_registered(callers.client), "recguard run did not register its app"
     return process
 
 
-def kill(process: subprocess.Popen[str]) -> None:
+def kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(10)
 
