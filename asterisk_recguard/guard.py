@@ -51,7 +51,8 @@ from .callerid import hash_caller
 from .decisionlog import DecisionLog, EventLog, TolerantLog
 from .ledger import Ledger, RecordingHeld, format_ts
 from .policy import CallFacts, Consent, Decision, Policy, decide
-from .recorder import Recorder, RecorderError, delete_file, file_facts, wait_closed
+from .recorder import Recorder, RecorderError
+from .storage import delete_file, encrypted_path, file_facts, wait_closed
 from .vault import Keyring, encrypt_file
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,6 @@ class FinalFacts:
 
     facts: CallFacts
     ended_at: datetime
-
-
-def encrypted_path(clear: Path) -> Path:
-    return clear.with_name(clear.name + ".rgv")
 
 
 def _now() -> datetime:

@@ -1,4 +1,4 @@
-"""MixMonitor start, stop and deletion through AMI, and the recording files.
+"""MixMonitor start and stop through AMI (the files themselves are storage's).
 
 File names are made only from a recording id that recguard generates (a
 uuid4 in hex) and the configured directory; nothing a caller controls (caller
@@ -9,19 +9,14 @@ it returns, so recguard never stops a MixMonitor it did not start.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .ami import AmiClient, AmiError
+from .storage import recording_path, wait_closed
 
 MIXMONITOR_ID_VAR = "RECGUARD_MIXMONITOR_ID"
-_RECORDING_ID = re.compile(r"[0-9a-f]{32}")
-_SAFE_PATH = re.compile(r"/[A-Za-z0-9/._-]+")
 
 
 class RecorderError(Exception):
@@ -32,89 +27,6 @@ class RecorderError(Exception):
 class StartedRecording:
     path: Path
     mixmonitor_id: str
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    size_bytes: int
-    duration_s: float
-    sha256: str
-
-
-def recording_path(recordings_dir: Path, recording_id: str) -> Path:
-    if not _RECORDING_ID.fullmatch(recording_id):
-        raise ValueError(f"recording id {recording_id!r} is not 32 lowercase hex digits")
-    path = recordings_dir / f"{recording_id}.wav"
-    if not _SAFE_PATH.fullmatch(str(path)):
-        raise ValueError(f"recordings directory {recordings_dir} must be an absolute path of plain characters")
-    return path
-
-
-def wav_is_closed(path: Path) -> bool:
-    """True when the WAV header's sizes match the file: Asterisk writes them on close."""
-    try:
-        with open(path, "rb") as wav:
-            header = wav.read(44)
-            size = os.fstat(wav.fileno()).st_size
-    except OSError:
-        return False
-    if len(header) < 44 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return False
-    riff_size = struct.unpack("<I", header[4:8])[0]
-    data_size = struct.unpack("<I", header[40:44])[0]
-    return riff_size == size - 8 and data_size == size - 44
-
-
-def wav_duration(path: Path) -> float:
-    with open(path, "rb") as wav:
-        header = wav.read(44)
-    channels, rate = struct.unpack("<HI", header[22:28])
-    bits = struct.unpack("<H", header[34:36])[0]
-    data_size = struct.unpack("<I", header[40:44])[0]
-    frame = max(1, channels * bits // 8)
-    return round(data_size / frame / rate, 3) if rate else 0.0
-
-
-def file_facts(path: Path) -> FileFacts:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return FileFacts(path.stat().st_size, wav_duration(path), digest.hexdigest())
-
-
-def wait_closed(path: Path, timeout: float = 10.0, absent_grace: float = 1.5) -> bool:
-    """Wait until MixMonitor has closed the file; True only once it is closed.
-
-    MixMonitor opens its file at the first audio frame and writes the WAV
-    header sizes when it closes it, on its own thread, shortly after the
-    channel hangs up or StopMixMonitor. False when no file appeared within
-    ``absent_grace`` or the file is still open after ``timeout``.
-    """
-    began = time.monotonic()
-    deadline = began + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            if wav_is_closed(path):
-                return True
-        elif time.monotonic() - began > absent_grace:
-            return False
-        time.sleep(0.05)
-    return False
-
-
-def delete_file(path: Path) -> bool:
-    """Unlink and make the removal durable; True if a file was there."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
 
 
 class Recorder:

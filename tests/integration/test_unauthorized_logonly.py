@@ -7,7 +7,7 @@ import time
 
 from asterisk_recguard.ari import wait_until
 from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.recorder import wav_duration, wav_is_closed
+from asterisk_recguard.storage import wav_duration, wav_is_closed
 from asterisk_recguard.sandbox import Sandbox
 
 from .guardrun import guard_in_process

@@ -1,4 +1,4 @@
-"""recorder: file names and the recording files MixMonitor leaves behind."""
+"""storage: file names and the recording files MixMonitor leaves behind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.recorder import (
+from asterisk_recguard.storage import (
     delete_file,
     file_facts,
     recording_path,
