@@ -21,7 +21,7 @@ from .ami import AmiClient
 from .ari import AriClient, EventStream
 from .decisionlog import DecisionLog, TolerantLog
 from .errors import UserError
-from .guard import Guard
+from .guard import Guard, LiveCallControl
 from .ledger import Ledger, utcnow
 from .policy import load_policy
 from .recorder import Recorder
@@ -71,8 +71,8 @@ class Daemon:
                                  action_timeout=min(1.5, settings.gate_timeout / 2))
         self.guard = Guard(
             policy=self.policy,
-            ari=self.ari,
-            recorder=self.recorder,
+            control=LiveCallControl(self.ari, self.ami, self.recorder.action_timeout),
+            mixmonitors=self.recorder,
             ledger=self.ledger,
             decision_log=self.decision_log,
             hash_secret=settings.hash_secret,
@@ -101,12 +101,7 @@ class Daemon:
             self.decision_log.emit("ami_filter_failed", error=str(exc))
         self.decision_log.emit("ami_connected", host=f"{self.settings.ami_host}:{self.settings.ami_port}")
         if self.events.connected.is_set():
-            # Back after an AMI outage: what could not be settled without AMI
-            # (final facts, stops, deletions) is settled now.
-            try:
-                self.guard.reconcile()
-            except Exception as exc:
-                self.decision_log.emit("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
+            self.guard.on_ami_connected()
 
     def start(self, connect_timeout: float = 10.0) -> None:
         for warning in self.settings.warnings:

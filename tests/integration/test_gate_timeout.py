@@ -24,5 +24,5 @@ def test_a_gate_over_its_time_continues_unrecorded(sandbox: Sandbox, idle: Calle
         assert failures and "took over" in failures[0]["error"]
         call.hangup()
         call.wait_ended()
-        assert wait_until(lambda: not daemon.guard.calls, 5)
+        assert wait_until(lambda: daemon.guard.tracked_calls() == 0, 5)
         daemon.guard.wait_idle()

@@ -43,7 +43,7 @@ def end(call: SimulatedCall, guard: Daemon) -> None:
     call.wait_ended()
     assert wait_until(lambda: call.centre_variable("TEST_AFTER_GATE") is None, 5)
     # The guard sees ChannelDestroyed a moment later, then finalizes.
-    assert wait_until(lambda: not guard.guard.calls, 5)
+    assert wait_until(lambda: guard.guard.tracked_calls() == 0, 5)
     guard.guard.wait_idle()
 
 

@@ -37,7 +37,7 @@ def place(callers: CallerSimulator, purpose: str, consent: str, exten: str = "di
 def finish(call: SimulatedCall, guard: Daemon) -> None:
     call.hangup()
     call.wait_ended()
-    assert wait_until(lambda: not guard.guard.calls, 5)
+    assert wait_until(lambda: guard.guard.tracked_calls() == 0, 5)
     guard.guard.wait_idle()
 
 

@@ -77,7 +77,7 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
         for thread in threads:
             thread.join(60)
         assert not errors, errors[:3]
-        assert wait_until(lambda: not guard.guard.calls, 15)
+        assert wait_until(lambda: guard.guard.tracked_calls() == 0, 15)
         guard.guard.wait_idle(60)
 
         policy = load_policy(guard.settings.policy)

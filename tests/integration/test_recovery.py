@@ -164,7 +164,7 @@ def test_asterisk_restart_guard_reconnects_by_itself(sandbox: Sandbox, idle: Cal
         assert call.centre_variable("RECGUARD_DECISION") == "record"
         call.hangup()
         call.wait_ended()
-        assert wait_until(lambda: not daemon.guard.calls, 5)
+        assert wait_until(lambda: daemon.guard.tracked_calls() == 0, 5)
         daemon.guard.wait_idle()
         events = [e["event"] for e in read_log(daemon.settings.decision_log)]
         assert "ari_disconnected" in events and events.count("ari_connected") >= 2
@@ -261,7 +261,7 @@ def test_a_reloaded_policy_applies_to_calls_in_progress(
         assert triggers[-1] == "reload"
         call.hangup()
         call.wait_ended()
-        assert wait_until(lambda: not daemon.guard.calls, 5)
+        assert wait_until(lambda: daemon.guard.tracked_calls() == 0, 5)
         daemon.guard.wait_idle()
 
 

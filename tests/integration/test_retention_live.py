@@ -62,7 +62,7 @@ def record_a_call(guard: Daemon, callers: CallerSimulator) -> str:
     wait_until(lambda: False, 1.5)  # 1.5 s of audio
     call.hangup()
     call.wait_ended()
-    assert wait_until(lambda: not guard.guard.calls, 5)
+    assert wait_until(lambda: guard.guard.tracked_calls() == 0, 5)
     guard.guard.wait_idle()
     rec = guard.ledger.recording(recording_id)
     assert rec is not None and rec.status == "finalized" and rec.stored_path

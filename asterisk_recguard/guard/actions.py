@@ -1,0 +1,220 @@
+"""What the guard does to recordings: start, retag, stop and delete, finalize.
+
+Lane-side methods (:meth:`Recordings.start`, :meth:`Recordings.discard`,
+:meth:`Recordings.retag`) change the call's state and return quickly;
+everything that waits on a file runs on the workers, on parts the call's
+state no longer points to. Every deletion ends in
+:func:`asterisk_recguard.storage.delete_recording`, the path purge and erasure
+use too.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..ledger import Ledger, RecordingHeld
+from ..lifecycle import RecordingStatus
+from ..policy import Decision, Policy
+from ..recorder import RecorderError
+from ..storage import delete_file, delete_recording, encrypted_path, file_facts, wait_closed
+from ..vault import Keyring, encrypt_file
+from . import diff
+from .asterisk import MixMonitors
+from .events import GuardEvents
+from .lanes import Workers
+from .state import ActiveRecording, CallState
+
+ACTOR = "recguard"
+
+
+class StartFailed(RuntimeError):
+    """MixMonitor did not start; nothing of it is left recording."""
+
+
+class Recordings:
+    def __init__(self, ledger: Ledger, mixmonitors: MixMonitors, events: GuardEvents, workers: Workers,
+                 keyring: Keyring | None, clock: Callable[[], datetime]) -> None:
+        self.ledger = ledger
+        self.mixmonitors = mixmonitors
+        self.events = events
+        self.workers = workers
+        self.keyring = keyring
+        self.clock = clock
+
+    # -- on the call's lane ---------------------------------------------------------
+
+    def start(self, state: CallState, decision: Decision, policy: Policy,
+              deadline: float | None = None) -> ActiveRecording:
+        recording_id = uuid.uuid4().hex
+        path = self.mixmonitors.path_for(recording_id)
+        # The ledger knows of the recording before MixMonitor starts, so a
+        # crash in between leaves an entry to reconcile, never a stray file.
+        self.ledger.recording_started(recording_id, call_id=state.call_id, channel=state.channel, path=path,
+                                      purposes=decision.purposes, bases=diff.bases(policy, decision.purposes),
+                                      started_at=self.clock())
+        state.expected_starts += 1
+        left = None if deadline is None else max(0.2, deadline - time.perf_counter())
+        try:
+            started = self.mixmonitors.start(state.call_id, recording_id, timeout=left)
+        except RecorderError as exc:
+            # A start event still to come for it is then someone else's: stopped, deleted.
+            state.expected_starts -= 1
+            self.ledger.mark_deleting(recording_id, reason="start_failed")
+            self.workers.submit(self._abandon_start, state.call_id, state.channel, recording_id, path)
+            raise StartFailed(f"MixMonitor did not start on {state.channel}: {exc}") from exc
+        self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
+        rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
+        state.recording = rec
+        self.events.recording_started(state, rec, policy.label)
+        return rec
+
+    def retag(self, parts: tuple[ActiveRecording, ...], decision: Decision, policy: Policy, reason: str) -> None:
+        """The recording stays; the purposes that justify it change."""
+        purposes = sorted(decision.purposes)
+        for part in parts:
+            self.ledger.update_recording_purposes(part.recording_id, purposes, diff.bases(policy, purposes),
+                                                  reason=reason)
+            part.purposes = tuple(purposes)
+
+    def stop_current(self, state: CallState) -> ActiveRecording | None:
+        """Stop the MixMonitor writing now, by its id; its part joins the segments."""
+        current = state.recording
+        if current is None:
+            return None
+        state.recording = None
+        try:
+            self.mixmonitors.stop(state.call_id, current.mixmonitor_id)
+        except RecorderError as exc:
+            self.events.stop_failed(state.call_id, state.channel, current.recording_id, str(exc))
+        self.ledger.recording_stopped(current.recording_id, stopped_at=self.clock())
+        state.segments.append(current)
+        return current
+
+    def discard(self, state: CallState, policy: Policy, reason: str, trigger: str,
+                only_current: bool = False) -> None:
+        """Stop the recording at once and delete it, with its earlier parts:
+        nothing justifies them any more. A part under legal hold is stopped but kept."""
+        parts = [state.recording] if only_current and state.recording else state.parts()
+        doomed: list[ActiveRecording] = []
+        for part in parts:
+            try:
+                # The intent is durable before anything else happens.
+                self.ledger.mark_deleting(part.recording_id, reason=reason)
+                doomed.append(part)
+            except RecordingHeld:
+                part.held = True
+                self.events.recording_held_kept(state.call_id, part.recording_id, reason)
+        if state.recording is not None and state.recording in parts:
+            stopped = self.stop_current(state)
+            assert stopped is not None
+            self.events.recording_stopped(state, stopped, reason, trigger)
+        state.segments = [part for part in state.segments if part not in doomed]
+        for part in doomed:
+            self.workers.submit(self.delete_after_close, state.call_id, state.channel, part, reason, policy)
+
+    # -- on the workers ---------------------------------------------------------------
+
+    def settle(self, state: CallState, part: ActiveRecording, decision: Decision, policy: Policy,
+               ended: datetime, trigger: str) -> None:
+        """At the end of a call: keep a part for the purposes that justify it, or delete it."""
+        if not diff.keeps(part, decision):
+            self.delete_after_close(state.call_id, state.channel, part, diff.loss_reason(part, decision), policy)
+            return
+        if decision.record and not part.held and tuple(sorted(decision.purposes)) != part.purposes:
+            self.retag((part,), decision, policy, reason=trigger)
+        self.ledger.recording_stopped(part.recording_id, stopped_at=ended)
+        self.store(state.call_id, state.channel, part, ended, policy)
+
+    def store(self, call_id: str, channel: str, rec: ActiveRecording, ended: datetime, policy: Policy) -> None:
+        """Finalize a recording once: hash, encrypt, set its deadline."""
+        key = f"finalize:{rec.recording_id}"
+        if not self.workers.claim(key):
+            return
+        try:
+            row = self.ledger.recording(rec.recording_id)
+            # Someone else (an earlier run, a reconcile) finished or deleted it already.
+            if row is None or not RecordingStatus(row.status).open:
+                return
+            self._store_once(call_id, channel, rec, ended, policy)
+        finally:
+            self.workers.release(key)
+
+    def _store_once(self, call_id: str, channel: str, rec: ActiveRecording, ended: datetime,
+                    policy: Policy) -> None:
+        if not wait_closed(rec.path):
+            if not rec.path.exists():
+                self.erase(rec.recording_id, "no_audio_written", call_id=call_id)
+                return
+            # Still open long after the hangup: keep what was written, and say so.
+            self.events.finalize_incomplete(call_id, rec)
+        facts = file_facts(rec.path)
+        retention = diff.retention_days(policy, rec.purposes)
+        deadline = ended + timedelta(days=retention)
+        stored_path: Path | None = None
+        key_id: str | None = None
+        if self.keyring is not None:
+            stored_path = encrypted_path(rec.path)
+            key_id = encrypt_file(rec.path, stored_path, self.keyring).key_id
+        self.ledger.recording_finalized(rec.recording_id, size_bytes=facts.size_bytes, duration_s=facts.duration_s,
+                                        sha256=facts.sha256, deadline=deadline, stored_path=stored_path,
+                                        key_id=key_id, finalized_at=self.clock())
+        if stored_path is not None:
+            # The ledger points at the ciphertext now; the clear file goes.
+            delete_file(rec.path)
+        self.events.recording_finalized(call_id, channel, rec, file=stored_path or rec.path, key_id=key_id,
+                                        size_bytes=facts.size_bytes, duration_s=facts.duration_s,
+                                        sha256=facts.sha256, retention_days=retention, deadline=deadline,
+                                        policy=policy.label)
+
+    def delete_after_close(self, call_id: str, channel: str, rec: ActiveRecording, reason: str,
+                           policy: Policy) -> None:
+        key = f"delete:{rec.recording_id}"
+        if not self.workers.claim(key):
+            return
+        try:
+            try:
+                self.ledger.mark_deleting(rec.recording_id, reason=reason)
+            except RecordingHeld:
+                self.events.recording_held_kept(call_id, rec.recording_id, reason)
+                # A hold placed mid-call keeps the part: it is finalized instead.
+                self.ledger.recording_stopped(rec.recording_id, stopped_at=self.clock())
+                self.store(call_id, channel, rec, self.clock(), policy)
+                return
+            # Wait for MixMonitor to close the file, so it cannot reappear after
+            # the unlink; a stop that did not take is tried again meanwhile.
+            for _ in range(3):
+                if wait_closed(rec.path, timeout=3.0, absent_grace=1.0) or not rec.path.exists():
+                    break
+                try:
+                    self.mixmonitors.stop(call_id, rec.mixmonitor_id)
+                except RecorderError as exc:
+                    self.events.stop_failed(call_id, channel, rec.recording_id, str(exc))
+            self.erase(rec.recording_id, reason, call_id=call_id, channel=channel)
+        finally:
+            self.workers.release(key)
+
+    def _abandon_start(self, call_id: str, channel: str, recording_id: str, path: Path) -> None:
+        """A start that failed or timed out may still have started MixMonitor:
+        stop it if it runs, and delete whatever it wrote, now and a little later."""
+        for pause in (0.0, 3.0):
+            time.sleep(pause)
+            self.mixmonitors.stop_if_started(call_id, path)
+            if path.exists() and not wait_closed(path, timeout=2.0):
+                continue
+            delete_file(path)
+        if path.exists():
+            # Still being written: left 'deleting'; reconcile and purge finish it.
+            self.events.stop_failed(call_id, channel, recording_id, "a MixMonitor whose start failed is still writing")
+            return
+        self.erase(recording_id, "start_failed", call_id=call_id, channel=channel)
+
+    def erase(self, recording_id: str, reason: str, **context: str | None) -> None:
+        """Delete a recording's files through the one deletion path."""
+        row = self.ledger.recording(recording_id)
+        if row is not None:
+            delete_recording(self.ledger, self.events.log, row, reason=reason, actor=ACTOR, clock=self.clock,
+                             **context)

@@ -1,0 +1,231 @@
+"""The guard's facade: wires the parts together and routes events to lanes.
+
+Every rule lives in :func:`asterisk_recguard.policy.decide`; the guard only
+gathers the facts, asks, and acts on the difference (see :mod:`.diff`). It
+knows nothing of HTTP or sockets: it is handed a :class:`~.asterisk.CallControl`,
+the MixMonitor starter/stopper, a ledger and a decision log, and is fed
+events by the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import channelfacts as cf
+from ..callerid import hash_caller
+from ..decisionlog import DecisionLog, EventLog, TolerantLog
+from ..ledger import Ledger
+from ..policy import Consent, Policy
+from ..vault import Keyring
+from .actions import Recordings
+from .asterisk import AsteriskError, CallControl, MixMonitors
+from .decision import Passes
+from .events import GuardEvents, describe
+from .foreign import ForeignWatcher
+from .gate import Gate
+from .lanes import Lanes, Workers, wait_idle
+from .reconcile import Reconciler
+from .state import CallState, FinalFacts
+
+log = logging.getLogger(__name__)
+
+WITHDRAW_KEY = "9"
+# Only these event types reach the app (re-applied after every reconnect).
+EVENT_TYPES = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelVarset",
+    "ChannelDtmfReceived",
+    "ChannelHangupRequest",
+    "ChannelDestroyed",
+    "ApplicationReplaced",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Guard:
+    def __init__(
+        self,
+        policy: Policy,
+        control: CallControl,
+        mixmonitors: MixMonitors,
+        ledger: Ledger,
+        decision_log: EventLog,
+        hash_secret: str,
+        default_country_code: str = "386",
+        keyring: Keyring | None = None,
+        enforce_unauthorized: bool = True,
+        gate_timeout: float = 2.0,
+        monitor_dirs: Iterable[Path] = (),
+        lanes: int = 4,
+        workers: int = 4,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        # Replaced whole on reload, read once per pass: a pass never mixes two policies.
+        self._policy = policy
+        self.control = control
+        self.ledger = ledger
+        self.clock = clock
+        self.hash_secret = hash_secret
+        self.default_country_code = default_country_code
+        self.on_replaced: Callable[[], None] | None = None
+        self.accepting = True
+        log_ = TolerantLog(decision_log) if isinstance(decision_log, DecisionLog) else decision_log
+        self.events = GuardEvents(log_)
+        self.lanes = Lanes(lanes, self._failed)
+        self.workers = Workers(workers, self._failed)
+        self.recordings = Recordings(ledger, mixmonitors, self.events, self.workers, keyring, clock)
+        self.passes = Passes(ledger, self.recordings, control, self.events, clock)
+        self.gate = Gate(control, ledger, self.passes, self.recordings, self.events, self._hash, gate_timeout,
+                         mixmonitors.action_timeout, lambda: self.accepting, clock)
+        self.foreign = ForeignWatcher(ledger, mixmonitors, self.recordings, self.passes, self.events,
+                                      self.workers, enforce_unauthorized,
+                                      [mixmonitors.recordings_dir, *monitor_dirs])
+        self.reconciler = Reconciler(control, ledger, self.lanes, self.workers, self.recordings, self.events,
+                                     lambda: self._policy, self._facts_changed, self._call_ended,
+                                     mixmonitors.recordings_dir, clock)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def gate_seconds(self) -> Any:
+        """Each gate's time from its event to the continue (the newest 100,000)."""
+        return self.gate.seconds
+
+    def tracked_calls(self) -> int:
+        return self.lanes.tracked()
+
+    # -- from the ARI and AMI reader threads: route, never wait ------------------------
+
+    def on_ari_connected(self) -> None:
+        """After every (re)connect: cut the event stream to what the guard uses,
+        and reconcile with what Asterisk has now (on the reconcile thread)."""
+        try:
+            self.control.set_event_filter(EVENT_TYPES)
+        except AsteriskError as exc:
+            self.events.ari_filter_failed(str(exc))
+        self.events.ari_connected(self.control.url)
+        self.reconciler.request()
+
+    def on_ari_disconnected(self, reason: str) -> None:
+        self.events.ari_disconnected(reason)
+
+    def on_ami_connected(self) -> None:
+        """Back after an AMI outage: what could not be settled without AMI
+        (final facts, stops, deletions) is settled now."""
+        self.reconciler.request()
+
+    def on_ari_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "ApplicationReplaced":
+            self.events.app_replaced(self.control.app)
+            if self.on_replaced:
+                self.on_replaced()
+            return
+        channel = event.get("channel")
+        if not isinstance(channel, dict) or not isinstance(channel.get("id"), str):
+            return
+        call_id = channel["id"]
+        if kind == "StasisStart":
+            # The gate's time is counted from here, on our own clock (Asterisk's may differ).
+            self.lanes.post(call_id, self._stasis_start, event, channel, time.perf_counter())
+        elif kind == "ChannelVarset" and event.get("variable") in cf.FACT_VARS:
+            self.lanes.post(call_id, self._facts_changed, channel, "change")
+        elif kind == "ChannelDtmfReceived" and event.get("digit") == WITHDRAW_KEY:
+            self.lanes.post(call_id, self._withdrawn_by_key, channel)
+        elif kind == "ChannelDestroyed":
+            self.lanes.post(call_id, self._hangup, channel)
+
+    def on_ami_event(self, event: dict[str, str]) -> None:
+        if event.get("Event") == "MixMonitorStart" and event.get("Uniqueid"):
+            self.lanes.post(event["Uniqueid"], self._mixmonitor_started, event)
+
+    # -- on the call's lane ------------------------------------------------------------
+
+    def _stasis_start(self, calls: dict[str, CallState], event: dict[str, Any], channel: dict[str, Any],
+                      received: float) -> None:
+        self.gate.stasis_start(calls, event, channel, received, self._policy)
+
+    def _mixmonitor_started(self, calls: dict[str, CallState], event: dict[str, str]) -> None:
+        self.foreign.mixmonitor_started(calls, event, self._policy)
+
+    def _facts_changed(self, calls: dict[str, CallState], channel: dict[str, Any], trigger: str,
+                       force: bool = False) -> None:
+        state = calls.get(channel["id"])
+        if state is None:
+            return
+        facts = state.keep_withdrawal(cf.facts_from_channelvars(channel.get("channelvars") or {}))
+        if facts != state.facts or force:
+            self.passes.reapply(state, facts, self._policy, trigger)
+
+    def _withdrawn_by_key(self, calls: dict[str, CallState], channel: dict[str, Any]) -> None:
+        state = calls.get(channel["id"])
+        if state is None or state.facts.consent is not Consent.GIVEN:
+            return
+        self.passes.reapply(state, replace(state.facts, consent=Consent.WITHDRAWN), self._policy, "dtmf")
+        try:
+            # Tell the dialplan, the agent's desktop and a later gate pass.
+            self.control.set_variable(state.call_id, cf.CONSENT_VAR, "withdrawn",
+                                      self.recordings.mixmonitors.action_timeout)
+        except AsteriskError as exc:
+            self.events.setvar_failed(state, str(exc))
+
+    def _redecide_all(self, calls: dict[str, CallState], trigger: str) -> None:
+        for state in list(calls.values()):
+            self.passes.reapply(state, state.facts, self._policy, trigger)
+
+    def _hangup(self, calls: dict[str, CallState], channel: dict[str, Any]) -> None:
+        facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
+        self._call_ended(calls, channel["id"], FinalFacts(facts, self.clock()), "hangup")
+
+    def _call_ended(self, calls: dict[str, CallState], call_id: str, final: FinalFacts | None,
+                    trigger: str) -> None:
+        """The call leaves its lane; a worker finalizes it (hangup work never delays a gate)."""
+        state = calls.pop(call_id, None)
+        if state is not None:
+            self.workers.submit(self.passes.finalize, state, final, self._policy, trigger)
+
+    # -- from the daemon ----------------------------------------------------------------
+
+    def set_policy(self, policy: Policy) -> None:
+        """A reloaded policy applies to the calls in progress too, from now on."""
+        self._policy = policy
+        self.lanes.post_all(self._redecide_all, "reload")
+
+    def reconcile(self) -> None:
+        """Reconcile now, on the calling thread (never an ARI or AMI reader)."""
+        self.reconciler.run()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until the lanes are empty and every scheduled file task has finished."""
+        wait_idle(self.lanes, self.workers, timeout)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        self.accepting = False
+        self.reconciler.stop()
+        self.wait_idle(timeout)
+        self.lanes.stop()
+        self.workers.stop()
+
+    def _failed(self, where: str, exc: BaseException) -> None:
+        if where == "event":
+            self.events.event_failed(describe(exc))
+        else:
+            self.events.task_failed(describe(exc))
+
+    def _hash(self, caller: str) -> str | None:
+        try:
+            return hash_caller(caller, self.hash_secret, self.default_country_code)
+        except ValueError:
+            return None
