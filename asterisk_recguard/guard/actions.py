@@ -147,7 +147,7 @@ class Recordings:
                     policy: Policy) -> None:
         if not wait_closed(rec.path):
             if not rec.path.exists():
-                self.erase(rec.recording_id, "no_audio_written", call_id=call_id)
+                self.erase(rec.recording_id, "no_audio_written")
                 return
             # Still open long after the hangup: keep what was written, and say so.
             self.events.finalize_incomplete(call_id, rec)
@@ -193,7 +193,7 @@ class Recordings:
                     self.mixmonitors.stop(call_id, rec.mixmonitor_id)
                 except RecorderError as exc:
                     self.events.stop_failed(call_id, channel, rec.recording_id, str(exc))
-            self.erase(rec.recording_id, reason, call_id=call_id, channel=channel)
+            self.erase(rec.recording_id, reason, channel=channel)
         finally:
             self.workers.release(key)
 
@@ -210,7 +210,7 @@ class Recordings:
             # Still being written: left 'deleting'; reconcile and purge finish it.
             self.events.stop_failed(call_id, channel, recording_id, "a MixMonitor whose start failed is still writing")
             return
-        self.erase(recording_id, "start_failed", call_id=call_id, channel=channel)
+        self.erase(recording_id, "start_failed", channel=channel)
 
     def erase(self, recording_id: str, reason: str, **context: str | None) -> None:
         """Delete a recording's files through the one deletion path."""

@@ -1,0 +1,324 @@
+"""The guard without Asterisk: real ledger, real files, fakes of the Asterisk side.
+
+Each test feeds the guard the ARI and AMI events a call produces and checks
+what it did: what it asked of Asterisk, what the ledger holds, which files
+exist and what the decision log says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from asterisk_recguard import channelfacts as cf
+from asterisk_recguard.guard import Guard
+from asterisk_recguard.guard.testing import (
+    CapturingLog,
+    FakeCallControl,
+    FakeMixMonitors,
+    channel,
+    destroyed,
+    dtmf,
+    mixmonitor_start,
+    stasis_start,
+    varset,
+)
+from asterisk_recguard.ledger import Ledger, Recording
+from asterisk_recguard.lifecycle import RecordingStatus
+from asterisk_recguard.policy import Policy, load_policy, parse_policy
+from asterisk_recguard.resources import default_policy_path
+
+SECRET = "s" * 40
+EVIDENCE = "evidence-v1:complete"
+CONSENT_NOTICES = "evidence-v1:complete,quality-consent-v1:complete"
+
+
+@dataclass
+class Rig:
+    guard: Guard
+    control: FakeCallControl
+    mixmonitors: FakeMixMonitors
+    ledger: Ledger
+    log: CapturingLog
+    recordings: Path
+
+    def feed(self, *events: dict) -> None:
+        for event in events:
+            if "Event" in event:
+                self.guard.on_ami_event(event)
+            else:
+                self.guard.on_ari_event(event)
+        self.guard.wait_idle(10)
+
+    def recordings_of(self, call_id: str) -> list[Recording]:
+        return self.ledger.recordings_for_call(call_id)
+
+    def decisions(self, call_id: str) -> list[tuple[str, str]]:
+        return [(d.trigger, d.action) for d in self.ledger.decisions_for_call(call_id)]
+
+
+def default_policy() -> Policy:
+    return load_policy(default_policy_path())
+
+
+def make_rig(tmp_path: Path, policy: Policy | None = None) -> Rig:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir(parents=True)
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    control, mixmonitors, log = FakeCallControl(), FakeMixMonitors(recordings), CapturingLog()
+    guard = Guard(policy=policy or default_policy(), control=control, mixmonitors=mixmonitors, ledger=ledger,
+                  decision_log=log, hash_secret=SECRET, lanes=2, workers=2)
+    return Rig(guard, control, mixmonitors, ledger, log, recordings)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = make_rig(tmp_path)
+    try:
+        yield r
+    finally:
+        r.guard.shutdown(10)
+        r.ledger.close()
+
+
+def test_gate_records_an_order_after_the_notice_and_tells_the_dialplan(rig: Rig) -> None:
+    chan = channel("c1", purposes="order", notices=EVIDENCE)
+    rig.feed(stasis_start(chan))
+    (rec,) = rig.recordings_of("c1")
+    assert rec.status == RecordingStatus.RECORDING and rec.purposes == ["order"]
+    assert Path(rec.path).exists()
+    assert rig.control.variables["c1"] == {cf.DECISION_VAR: "record", cf.RECORDING_ID_VAR: rec.recording_id}
+    # Subscribed before the call went on, so no later change is missed.
+    order = [r[0] for r in rig.control.requests]
+    assert order.index("subscribe") < order.index("continue_call")
+    assert rig.decisions("c1") == [("gate", "start")]
+    assert rig.guard.tracked_calls() == 1
+
+
+def test_gate_skips_general_information_and_records_nothing(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c2", purposes="general_info", notices=EVIDENCE)))
+    assert rig.recordings_of("c2") == []
+    assert rig.mixmonitors.started == []
+    assert rig.control.variables["c2"] == {cf.DECISION_VAR: "skip"}
+    assert rig.control.asked("continue_call") == [("c2",)]
+    (line,) = rig.log.events("decision")
+    assert line["decision"] == "skip" and line["reasons"] == [{"purpose": "general_info", "reason": "purpose_forbidden"}]
+
+
+def test_without_the_notice_heard_to_the_end_nothing_is_recorded(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c3", purposes="order", notices="evidence-v1:interrupted")))
+    assert rig.recordings_of("c3") == []
+    assert rig.control.variables["c3"][cf.DECISION_VAR] == "skip"
+
+
+def test_reclassified_to_general_information_the_recording_is_stopped_and_deleted(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c4", purposes="order", notices=EVIDENCE)))
+    (rec,) = rig.recordings_of("c4")
+    rig.feed(varset(channel("c4", purposes="general_info", notices=EVIDENCE), cf.PURPOSE_VAR))
+    after = rig.ledger.recording(rec.recording_id)
+    assert after is not None and after.status == RecordingStatus.DELETED
+    assert after.deletion_reason == "reclassified"
+    assert not Path(rec.path).exists()
+    assert rig.mixmonitors.running.get("c4") == []
+    assert rig.decisions("c4") == [("gate", "start"), ("change", "delete")]
+    (deleted,) = rig.log.events("recording_deleted")
+    assert deleted["recording_id"] == rec.recording_id and deleted["files_removed"] == [rec.path]
+
+
+def test_no_transaction_at_the_end_deletes_the_evidence_recording(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c5", purposes="order", notices=EVIDENCE)))
+    (rec,) = rig.recordings_of("c5")
+    rig.feed(destroyed(channel("c5", purposes="order", notices=EVIDENCE, outcome="no_transaction")))
+    after = rig.ledger.recording(rec.recording_id)
+    assert after is not None and after.status == RecordingStatus.DELETED
+    assert after.deletion_reason == "no_transaction"
+    assert rig.decisions("c5")[-1] == ("hangup", "delete")
+    assert rig.guard.tracked_calls() == 0
+    assert ("forget_final_facts", "c5") in rig.control.requests
+
+
+def test_a_lawful_call_is_finalized_at_hangup_with_its_deadline(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c6", purposes="order", notices=EVIDENCE)))
+    rig.feed(destroyed(channel("c6", purposes="order", notices=EVIDENCE, outcome="transaction")))
+    (rec,) = rig.recordings_of("c6")
+    assert rec.status == RecordingStatus.FINALIZED and rec.sha256 and rec.deadline is not None
+    ended = rig.ledger.call("c6").ended_at
+    assert ended is not None and (rec.deadline - ended).days == 1095
+    (line,) = rig.log.events("recording_finalized")
+    assert line["retention_days"] == 1095 and line["encrypted"] is False
+
+
+def test_consent_withdrawn_by_key_deletes_a_quality_only_recording(rig: Rig) -> None:
+    chan = channel("c7", purposes="quality", notices=CONSENT_NOTICES, consent="given")
+    rig.feed(stasis_start(chan))
+    (rec,) = rig.recordings_of("c7")
+    assert rec.purposes == ["quality"]
+    rig.feed(dtmf(chan, "9"))
+    after = rig.ledger.recording(rec.recording_id)
+    assert after is not None and after.status == RecordingStatus.DELETED
+    assert after.deletion_reason == "consent_withdrawn"
+    # The dialplan, the agent's desktop and a later gate pass are told.
+    assert rig.control.variables["c7"][cf.CONSENT_VAR] == "withdrawn"
+    # A stale snapshot saying "given" does not bring consent back.
+    rig.feed(varset(chan, cf.CONSENT_VAR))
+    assert len(rig.recordings_of("c7")) == 1
+
+
+def test_withdrawal_keeps_an_evidence_recording_for_its_evidence_purpose(rig: Rig) -> None:
+    chan = channel("c8", purposes="order,quality", notices=CONSENT_NOTICES, consent="given")
+    rig.feed(stasis_start(chan))
+    (rec,) = rig.recordings_of("c8")
+    assert rec.purposes == ["order", "quality"]
+    rig.feed(dtmf(chan, "9"))
+    after = rig.ledger.recording(rec.recording_id)
+    assert after is not None and after.status == RecordingStatus.RECORDING and after.purposes == ["order"]
+    assert [c.reason for c in rig.ledger.purpose_history(rec.recording_id)][-1] == "dtmf"
+
+
+def test_a_transfer_through_the_gate_again_keeps_the_recording_with_the_new_purposes(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c9", purposes="order", notices=EVIDENCE)))
+    (rec,) = rig.recordings_of("c9")
+    # The second queue's dialplan declares a complaint and passes the gate again.
+    rig.feed(stasis_start(channel("c9", purposes="complaint", notices=EVIDENCE)))
+    (same,) = rig.recordings_of("c9")
+    assert same.recording_id == rec.recording_id and same.purposes == ["complaint"]
+    assert rig.decisions("c9") == [("gate", "start"), ("gate", "keep")]
+    assert rig.control.variables["c9"][cf.DECISION_VAR] == "record"
+    assert len(rig.mixmonitors.started) == 1
+    # Transferred to general information: the earlier recording goes.
+    rig.feed(stasis_start(channel("c9", purposes="general_info", notices=EVIDENCE)))
+    assert rig.ledger.recording(rec.recording_id).status == RecordingStatus.DELETED
+    assert rig.control.variables["c9"][cf.DECISION_VAR] == "skip"
+
+
+def test_a_foreign_mixmonitor_is_stopped_and_deleted_and_the_lawful_one_goes_on(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("c10", purposes="order", notices=EVIDENCE)))
+    (own,) = rig.recordings_of("c10")
+    rig.feed(mixmonitor_start("c10"))  # the guard's own start: expected, not foreign
+    assert rig.ledger.unauthorized_log() == []
+    rogue = rig.recordings / "rogue.wav"
+    rig.mixmonitors.start_any("c10", rogue)
+    rig.feed(mixmonitor_start("c10", context="from-trunk", exten="100", priority="7"))
+    (entry,) = rig.ledger.unauthorized_log()
+    assert entry.action == "stopped_deleted" and entry.file == str(rogue) and entry.call_id == "c10"
+    assert "from-trunk,100,7" in (entry.started_by or "")
+    assert not rogue.exists()
+    parts = rig.recordings_of("c10")
+    assert [p.status for p in parts] == ["stopped", "recording"]
+    assert parts[0].recording_id == own.recording_id
+    assert rig.decisions("c10")[-1] == ("resume", "start")
+    # Its own restart's MixMonitorStart is expected, not foreign.
+    rig.feed(mixmonitor_start("c10"))
+    assert len(rig.ledger.unauthorized_log()) == 1
+
+
+def test_a_foreign_mixmonitor_outside_the_recordings_directory_is_stopped_but_not_deleted(
+        rig: Rig, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.wav"
+    rig.mixmonitors.start_any("c11", elsewhere)
+    rig.feed(mixmonitor_start("c11"))
+    (entry,) = rig.ledger.unauthorized_log()
+    assert entry.action == "stopped_file_kept" and entry.call_id is None
+    assert elsewhere.exists() and rig.mixmonitors.running.get("c11") is None
+
+
+def test_a_failed_start_says_skip_and_leaves_no_recording(rig: Rig) -> None:
+    rig.mixmonitors.fail_start = RuntimeError("MixMonitor: no such channel")
+    rig.feed(stasis_start(channel("c12", purposes="order", notices=EVIDENCE)))
+    assert rig.control.variables["c12"][cf.DECISION_VAR] == "skip"
+    assert rig.control.asked("continue_call") == [("c12",)]
+    (rec,) = rig.recordings_of("c12")
+    deadline = time.monotonic() + 10
+    while rig.ledger.recording(rec.recording_id).status != RecordingStatus.DELETED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = rig.ledger.recording(rec.recording_id)
+    assert after.status == RecordingStatus.DELETED and after.deletion_reason == "start_failed"
+    assert rig.decisions("c12") == [("gate", "none")]
+    (failed,) = rig.log.events("gate_failed")
+    assert "MixMonitor did not start" in failed["error"]
+
+
+def test_a_decision_the_dialplan_did_not_hear_leaves_the_call_unrecorded_and_untracked(rig: Rig) -> None:
+    from asterisk_recguard.guard.asterisk import AsteriskError
+
+    rig.control.fail["set_variable"] = AsteriskError("AMI Setvar: not connected")
+    rig.feed(stasis_start(channel("c13", purposes="order", notices=EVIDENCE)))
+    # The dialplan says "unavailable" then: nothing may be recorded.
+    assert rig.control.asked("continue_call") == [("c13",)]
+    assert rig.guard.tracked_calls() == 0
+    (rec,) = rig.recordings_of("c13")
+    assert rig.ledger.recording(rec.recording_id).status in (RecordingStatus.DELETING, RecordingStatus.DELETED)
+    assert rig.ledger.call("c13").status == "ended"
+    assert ("unsubscribe", "c13") in rig.control.requests
+
+
+def test_reconcile_after_a_restart_finalizes_a_call_that_ended_meanwhile(tmp_path: Path) -> None:
+    first = make_rig(tmp_path / "one")
+    first.feed(stasis_start(channel("c14", purposes="order", notices=EVIDENCE)))
+    (rec,) = first.recordings_of("c14")
+    first.guard.shutdown(10)  # the guard goes away while the call is up
+    # The call ended meanwhile, with no transaction; the hangup handler left that in AstDB.
+    ended = int(datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc).timestamp())
+    second = Guard(policy=default_policy(), control=first.control, mixmonitors=first.mixmonitors,
+                   ledger=first.ledger, decision_log=first.log, hash_secret=SECRET, lanes=2, workers=2)
+    first.control.astdb["c14"] = f"{ended}|order|{EVIDENCE}|none|no_transaction"
+    try:
+        second.reconcile()
+        second.wait_idle(10)
+        after = first.ledger.recording(rec.recording_id)
+        assert after.status == RecordingStatus.DELETED and after.deletion_reason == "no_transaction"
+        call = first.ledger.call("c14")
+        assert call.status == "ended" and call.ended_at == datetime.fromtimestamp(ended, timezone.utc)
+        assert "c14" not in first.control.astdb
+    finally:
+        second.shutdown(10)
+        first.ledger.close()
+
+
+def test_reconcile_after_a_restart_tracks_a_live_call_again(tmp_path: Path) -> None:
+    first = make_rig(tmp_path / "one")
+    chan = channel("c15", purposes="order", notices=EVIDENCE)
+    first.feed(stasis_start(chan))
+    first.guard.shutdown(10)
+    first.control.live["c15"] = chan
+    second = Guard(policy=default_policy(), control=first.control, mixmonitors=first.mixmonitors,
+                   ledger=first.ledger, decision_log=first.log, hash_secret=SECRET, lanes=2, workers=2)
+    try:
+        second.reconcile()
+        second.wait_idle(10)
+        assert second.tracked_calls() == 1
+        assert first.control.asked("subscribe").count(("c15",)) == 2
+        assert [r.status for r in first.recordings_of("c15")] == ["recording"]
+        # The call is the new guard's now: a reclassification deletes the recording.
+        second.on_ari_event(varset(channel("c15", purposes="general_info", notices=EVIDENCE), cf.PURPOSE_VAR))
+        second.wait_idle(10)
+        assert [r.status for r in first.recordings_of("c15")] == ["deleted"]
+        assert first.log.events("call_resumed")[0]["call_id"] == "c15"
+    finally:
+        second.shutdown(10)
+        first.ledger.close()
+
+
+def test_a_policy_reload_during_a_decision_pass_does_not_mix_two_policies(rig: Rig) -> None:
+    newer = parse_policy(default_policy_path().read_text().replace('version = "2026-11"', 'version = "2026-12"'),
+                         source=str(default_policy_path()))
+    old_label, new_label = rig.guard.policy.label, newer.label
+    assert old_label != new_label
+    real_start = rig.mixmonitors.start
+
+    def start_then_reload(channel: str, recording_id: str, timeout: float | None = None):  # type: ignore[no-untyped-def]
+        rig.guard.set_policy(newer)  # SIGHUP arrives in the middle of the pass
+        return real_start(channel, recording_id, timeout)
+
+    rig.mixmonitors.start = start_then_reload  # type: ignore[method-assign]
+    rig.feed(stasis_start(channel("c16", purposes="order", notices=EVIDENCE)))
+    decisions = rig.ledger.decisions_for_call("c16")
+    assert [(d.trigger, d.action, d.policy) for d in decisions] == [
+        ("gate", "start", old_label), ("reload", "keep", new_label)]
+    (started,) = rig.log.events("recording_started")
+    assert started["policy"] == old_label
