@@ -13,8 +13,6 @@ from typing import Any
 from ..errors import UserError
 from .model import MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
 
-__all__ = ["PolicyError", "load_policy", "parse_policy"]
-
 
 class PolicyError(UserError):
     """A policy file that cannot be used: the message names the file, the key,
@@ -96,15 +94,17 @@ class _Validator:
             raise self.fail(where, f"must be a table ([{where}]), not {_kind(value)}")
         return value
 
-    def text(self, table: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+    def text(self, table: Mapping[str, Any], key: str, where: str) -> str:
+        """A required, non-empty string, stripped."""
         value = table.get(key)
         if value is None:
-            if required:
-                raise self.fail(f"{where}.{key}", f'missing; add {key} = "…" to [{where}]')
-            return None
+            raise self.fail(f"{where}.{key}", f'missing; add {key} = "…" to [{where}]')
         if not isinstance(value, str) or not value.strip():
             raise self.fail(f"{where}.{key}", f'must be a non-empty quoted string, e.g. {key} = "…"')
         return value.strip()
+
+    def optional_text(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        return None if table.get(key) is None else self.text(table, key, where)
 
     def ids(self, table: Mapping[str, Any], where: str) -> None:
         """Ids must look alike in the file, the dialplan and the log."""
@@ -135,9 +135,8 @@ class _Validator:
             )
         table = self.table(data["policy"], "policy")
         self.check_keys(table, "policy", _POLICY_KEYS)
-        name = self.text(table, "name", "policy", required=True)
-        version = self.text(table, "version", "policy", required=True)
-        assert name is not None and version is not None
+        name = self.text(table, "name", "policy")
+        version = self.text(table, "version", "policy")
         return name, version
 
     def purpose(self, purpose_id: str, raw: Any) -> Purpose:
@@ -156,9 +155,8 @@ class _Validator:
                 f"{where}.basis",
                 f"invalid basis {table['basis']!r}; use \"evidence\", \"consent\" or \"forbidden\"",
             ) from None
-        description = self.text(table, "description", where, required=True)
-        assert description is not None
-        justification = self.text(table, "justification", where, required=False)
+        description = self.text(table, "description", where)
+        justification = self.optional_text(table, "justification", where)
         retention = table.get("retention_days")
         if basis is Basis.FORBIDDEN:
             if retention is not None:
@@ -228,16 +226,14 @@ class _Validator:
                     f"purpose {purpose_id!r} is forbidden and is never recorded, so no "
                     "notice may announce recording for it; remove it from covers",
                 )
-        prompt = self.text(table, "prompt", where, required=True)
-        assert prompt is not None
+        prompt = self.text(table, "prompt", where)
         if not _PROMPT_RE.match(prompt):
             raise self.fail(
                 f"{where}.prompt",
                 f"{prompt!r} is not an Asterisk sound name; use letters, digits, '_', "
                 "'-' and '/', without extension (e.g. recguard/evidence-v1)",
             )
-        text = self.text(table, "text", where, required=True)
-        assert text is not None
+        text = self.text(table, "text", where)
         text_path = PurePosixPath(text)
         if text_path.is_absolute() or ".." in text_path.parts or "\\" in text:
             raise self.fail(
@@ -333,17 +329,16 @@ def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; raises ``PolicyError`` with one clear line."""
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PolicyError(
-            f"{source}: no such policy file; give --policy PATH or set RECGUARD_POLICY"
-        ) from None
-    except OSError as error:
-        raise PolicyError(f"{source}: cannot read the policy file: {error.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PolicyError(
-            f"{source}: not UTF-8 text (byte {error.start}); save the policy file as UTF-8"
-        ) from None
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyError(f"{source}: {_unreadable(error)}") from None
     return parse_policy(text, source)
+
+
+def _unreadable(error: OSError | UnicodeDecodeError) -> str:
+    """What is wrong with a policy file that cannot be read as text, and what to do."""
+    if isinstance(error, FileNotFoundError):
+        return "no such policy file; give --policy PATH or set RECGUARD_POLICY"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {error.start}); save the policy file as UTF-8"
+    return f"cannot read the policy file: {error.strerror}"

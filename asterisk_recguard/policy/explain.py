@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from .model import Basis, CallFacts, Decision, NoticeStatus, Outcome, Policy, Reason
 
-__all__ = ["BASIS_TEXT", "REASON_TEXT", "explain"]
-
 
 #: Plain-language explanation of each reason code, for a data-protection
 #: officer and for the decision log.

@@ -9,23 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = [
-    "Basis",
-    "CallFacts",
-    "Consent",
-    "Decision",
-    "FrozenMap",
-    "MAX_RETENTION_DAYS",
-    "Notice",
-    "NoticeStatus",
-    "Outcome",
-    "Policy",
-    "Purpose",
-    "REASON_CODES",
-    "Reason",
-    "Rejection",
-]
-
 
 # --------------------------------------------------------------------------
 # Vocabulary

@@ -36,8 +36,6 @@ from .model import (
     Rejection,
 )
 
-__all__ = ["decide"]
-
 
 def _notice_reason(purpose_id: str, facts: CallFacts, policy: Policy) -> Reason | None:
     heard_interrupted = False
