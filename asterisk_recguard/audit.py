@@ -24,12 +24,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .ledger import RECORDING_STATUSES, Ledger, Recording, format_ts, utcnow
+from .access import Clock
+from .ledger import Ledger, Recording, format_ts, utcnow
+from .lifecycle import RecordingStatus
+from .orphans import DirEntry, scan_directory
 from .policy import CallFacts, Policy, decide
-from .retention import SETTLE, Clock, DirEntry, scan_directory
+from .retention import SETTLE
 
 # What the audit checks: every recording the ledger has not deleted.
-_NOT_DELETED = tuple(s for s in RECORDING_STATUSES if s != "deleted")
+_NOT_DELETED = tuple(s for s in RecordingStatus if s != RecordingStatus.DELETED)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
 def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace: timedelta,
            purge_lag: timedelta) -> Iterable[Problem]:
     rid = rec.recording_id
-    if rec.status == "deleting":
+    status = RecordingStatus(rec.status)
+    if status == RecordingStatus.DELETING:
         if _age(now, rec.stopped_at) > SETTLE:
             yield Problem("stuck_deleting",
                           f"recording {rid} is stuck in 'deleting' ({rec.deletion_reason}): "
@@ -122,7 +126,7 @@ def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace:
         return
 
     call = ledger.call(rec.call_id)
-    if rec.status in ("recording", "stopped"):
+    if status.open:
         if call is not None and call.ended_at is not None and _age(now, call.ended_at) > grace:
             yield Problem("not_finalized",
                           f"recording {rid} is still '{rec.status}' though its call ended "

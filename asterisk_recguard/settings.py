@@ -6,35 +6,25 @@ Every command that talks to Asterisk or touches recordings calls
 configuration is reported as ``RECGUARD_KEY in FILE: what is wrong; how to
 fix it`` and exit status 2, never as a traceback or a half-started daemon.
 
-Sources, highest precedence first: the process environment, then the env file
-(read with python-dotenv's ``dotenv_values`` without interpolation, so a ``$``
-in a password is taken literally, and without touching ``os.environ``), then
-the defaults below. The env file is the one passed in, else the one named by
-``RECGUARD_ENV_FILE``, else none.
+The raw values and where each came from are read by :mod:`.envfile` (the
+environment over the env file); an unset optional key takes its default below.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import math
-import os
 import re
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
-from dotenv.parser import parse_stream
-
-from .errors import UserError
+# raw_value is re-exported: `recguard logs` reads one raw value from here even
+# when the rest of the configuration is incomplete.
+from .envfile import ENV_FILE_VARIABLE, PREFIX, SettingsError, raw_value, read_sources
 from .resources import default_policy_path
-
-PREFIX = "RECGUARD_"
-ENV_FILE_VARIABLE = "RECGUARD_ENV_FILE"
 
 DEFAULT_ARI_URL = "http://127.0.0.1:8088/ari"
 DEFAULT_ARI_APP = "recguard"
@@ -58,11 +48,6 @@ PLACEHOLDER_PREFIX = "CHANGE-ME"
 
 SECRET_FIELDS = frozenset({"ari_password", "ami_secret", "hash_secret"})
 REDACTED = "[redacted]"
-
-
-class SettingsError(UserError):
-    """The configuration cannot be used; the message says which key, where
-    it came from, what is wrong and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -161,24 +146,37 @@ def _url(raw: str) -> str:
     return value.rstrip("/")
 
 
-_APP_RE = re.compile(r"[A-Za-z0-9_-]+")
+def _matching(pattern: str, problem: str) -> Callable[[str], str]:
+    """A parser for text that must match ``pattern``; ``problem`` says why not."""
+    compiled = re.compile(pattern)
+
+    def parse(raw: str) -> str:
+        value = _text(raw)
+        if not compiled.fullmatch(value):
+            raise _Bad(f'"{value}" {problem}')
+        return value
+
+    return parse
 
 
-def _app(raw: str) -> str:
-    value = _text(raw)
-    if not _APP_RE.fullmatch(value):
-        raise _Bad(f'"{value}" may contain only letters, digits, "_" and "-"')
-    return value
+_app = _matching(r"[A-Za-z0-9_-]+", 'may contain only letters, digits, "_" and "-"')
+_host = _matching(r"[A-Za-z0-9._:\[\]-]+", "is not a host name or IP address")
 
 
-_HOST_RE = re.compile(r"[A-Za-z0-9._:\[\]-]+")
+def _either(first: str, second: str) -> Callable[[str], str]:
+    """A parser for one of two words, in any case; returns it in lower case."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in (first, second):
+            raise _Bad(f'"{raw}" is neither "{first}" nor "{second}"')
+        return value
+
+    return parse
 
 
-def _host(raw: str) -> str:
-    value = _text(raw)
-    if not _HOST_RE.fullmatch(value):
-        raise _Bad(f'"{value}" is not a host name or IP address')
-    return value
+_on_off = _either("on", "off")
+_unauthorized = _either("enforce", "log")
 
 
 def _port(raw: str) -> int:
@@ -200,10 +198,7 @@ def _absolute_path(raw: str) -> Path:
 
 
 def _switch(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in ("on", "off"):
-        raise _Bad(f'"{raw}" is neither "on" nor "off"')
-    return value == "on"
+    return _on_off(raw) == "on"
 
 
 def _seconds(raw: str) -> int:
@@ -230,13 +225,6 @@ def _country_code(raw: str) -> str:
     value = raw.strip()
     if not _COUNTRY_RE.fullmatch(value):
         raise _Bad(f'"{raw}" is not a country calling code (1-3 digits, no "+" or leading 0)')
-    return value
-
-
-def _unauthorized(raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in ("enforce", "log"):
-        raise _Bad(f'"{raw}" is neither "enforce" nor "log"')
     return value
 
 
@@ -299,101 +287,6 @@ _KEYS: dict[str, _Key] = {
 }
 
 KNOWN_KEYS: frozenset[str] = frozenset(PREFIX + name for name in _KEYS) | {ENV_FILE_VARIABLE}
-ENVIRONMENT = "the environment"  # the source named for environment values
-
-
-def _read_env_file(path: Path, origin: str) -> tuple[dict[str, str | None], list[str]]:
-    """Values and warnings of one env file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SettingsError(
-            f"env file {path} ({origin}) does not exist; create it from "
-            "config/recguard.env.example or point to another with --env-file"
-        ) from None
-    except OSError as exc:
-        raise SettingsError(f"env file {path} ({origin}) cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise SettingsError(f"env file {path} ({origin}) is not a regular file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SettingsError(f"env file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise SettingsError(
-            f"env file {path} cannot be read: {exc.strerror}; run recguard as a user "
-            "that may read it"
-        ) from None
-
-    warnings: list[str] = []
-    if st.st_mode & 0o077:
-        warnings.append(
-            f"env file {path} holds passwords and is accessible by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
-        )
-    problems = [
-        f"{path} line {b.original.line}: cannot parse {b.original.string.strip()[:40]!r}; "
-        "write KEY=value, quoting values that contain spaces or #"
-        for b in parse_stream(io.StringIO(text))
-        if b.error
-    ]
-    if problems:
-        # Stop here: the keys on those lines would otherwise be reported as
-        # missing, which hides the real mistake.
-        raise SettingsError(problems[0] if len(problems) == 1 else
-                            f"{len(problems)} unparsable lines in env file {path}:\n"
-                            + "\n".join(f"  {p}" for p in problems))
-    # interpolate=False keeps a "$" in a password literal.
-    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    return values, warnings
-
-
-def _choose_env_file(
-    env_file: str | Path | None, environ: Mapping[str, str]
-) -> tuple[Path | None, str]:
-    if env_file is not None:
-        return Path(env_file).expanduser(), "given with --env-file"
-    named = environ.get(ENV_FILE_VARIABLE)
-    if named:
-        return Path(named).expanduser(), f"named by {ENV_FILE_VARIABLE}"
-    return None, ""
-
-
-def read_sources(
-    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> tuple[dict[str, tuple[str | None, str]], Path | None, list[str]]:
-    """The raw RECGUARD_* values with where each came from, unvalidated.
-
-    Returns ``(values, env_file, warnings)`` where ``values`` maps a full key
-    to ``(raw value or None, source)``; the source is the env file path or
-    ``"the environment"``. Raises SettingsError only if the env file itself is
-    missing, unreadable or unparsable. Used by :func:`load_settings`
-    and by commands (``recguard logs``) that need one path even when the rest
-    of the configuration is incomplete.
-    """
-    env = os.environ if environ is None else environ
-    path, origin = _choose_env_file(env_file, env)
-    merged: dict[str, tuple[str | None, str]] = {}
-    warnings: list[str] = []
-    if path is not None:
-        values, warnings = _read_env_file(path, origin)
-        for key, value in values.items():
-            if key.startswith(PREFIX):
-                merged[key] = (value, str(path))
-    for key, value in env.items():
-        # An empty variable (`RECGUARD_X= recguard ...`) does not hide the file's value.
-        if key.startswith(PREFIX) and value != "":
-            merged[key] = (value, ENVIRONMENT)
-    return merged, path, warnings
-
-
-def raw_value(
-    key: str, env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """One raw RECGUARD_* value (environment over env file), or None if unset."""
-    values, _, _ = read_sources(env_file, environ)
-    value, _ = values.get(key, (None, ""))
-    return value or None
 
 
 def load_settings(

@@ -131,18 +131,37 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def unlink_durably(paths: Iterable[Path]) -> list[Path]:
+def _unlink(path: Path) -> bool:
+    """Unlink without following a symlink; True if a file was there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def unlink_durably(paths: Iterable[Path], *,
+                   failed: dict[Path, OSError] | None = None) -> list[Path]:
     """Unlink each path (never following a symlink) and make the removals
-    durable before returning; the paths that were there."""
+    durable before returning; the paths that were there.
+
+    The directory of every path is synced, not only of those removed just
+    now: a file an interrupted run unlinked may not be durably gone yet. Without
+    ``failed`` an unlink error is raised; with it, the error is put there and
+    the other paths are still unlinked, so that one batch costs one sync per
+    directory however many files fail.
+    """
     candidates = list(dict.fromkeys(paths))
     removed: list[Path] = []
     for path in candidates:
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            continue
-        removed.append(path)
-    for directory in {path.parent for path in removed}:
+            if _unlink(path):
+                removed.append(path)
+        except OSError as exc:
+            if failed is None:
+                raise
+            failed[path] = exc
+    for directory in {path.parent for path in candidates}:
         _fsync_dir(directory)
     return removed
 
@@ -199,10 +218,18 @@ def delete_recording(ledger: Ledger, log: EventLog, rec: Recording, *, reason: s
     if rec.status != RecordingStatus.DELETING:
         rec = ledger.mark_deleting(rec.recording_id, reason=reason, actor=actor, at=clock())
     why = rec.deletion_reason or reason
-    removed = [str(path) for path in unlink_durably(recording_files(rec))]
+    removed = unlink_durably(recording_files(rec))
     # Keep who started an interrupted deletion; record the finisher only if nobody was.
     ledger.mark_deleted(rec.recording_id, actor=None if rec.deleted_by else actor, at=clock())
+    return log_deleted(log, rec, reason=why, actor=actor, removed=removed, **context)
+
+
+def log_deleted(log: EventLog, rec: Recording, *, reason: str, actor: str,
+                removed: Iterable[Path | str], **context: Any) -> Deletion:
+    """Write the one ``recording_deleted`` line of a deletion the ledger has
+    confirmed, the same for a single deletion and a batch; the Deletion."""
+    files = [str(path) for path in removed]
     log.emit("recording_deleted", call_id=rec.call_id, recording_id=rec.recording_id,
-             reason=why, actor=actor, purposes=list(rec.purposes), deadline=rec.deadline,
-             files_removed=removed, **context)
-    return Deletion.of(rec, why, removed)
+             reason=reason, actor=actor, purposes=list(rec.purposes), deadline=rec.deadline,
+             files_removed=files, **context)
+    return Deletion.of(rec, reason, files)

@@ -7,10 +7,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..access import current_actor, get_recording
 from ..errors import UserError
+from ..exporting import REQUEST_RECORDING, export_recordings
 from ..policy import Policy, load_policy
-from ..retention import current_actor, get_recording
-from ..subjects import REQUEST_RECORDING, export_recordings
 from ..vault import Keyring
 from . import _dpo
 

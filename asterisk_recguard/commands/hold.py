@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..access import current_actor
+from ..holds import place_hold, release_hold
 from ..ledger import utcnow
-from ..retention import current_actor, place_hold, release_hold
 from . import _dpo
 
 HOLD_HELP = f"""\

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..access import current_actor
 from ..ledger import utcnow
-from ..retention import PurgeReport, current_actor, purge
+from ..retention import PurgeReport, purge
 from . import _dpo
 
 LIST_LIMIT = 100  # recordings listed per section; the decision log has every one

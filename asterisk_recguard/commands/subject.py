@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..retention import current_actor
-from ..subjects import REQUEST_SUBJECT, SubjectRecording, erase, export_recordings, find, subject_hash
+from ..access import current_actor
+from ..exporting import REQUEST_SUBJECT, export_recordings
+from ..lifecycle import RecordingStatus
+from ..subjects import SubjectRecording, erase, find, subject_hash
 from ..vault import Keyring
 from . import _dpo
 
@@ -118,7 +120,7 @@ def _hash(args: argparse.Namespace, settings: Any) -> str:
 
 def _status(item: SubjectRecording) -> str:
     rec = item.recording
-    if rec.status == "deleted":
+    if rec.status == RecordingStatus.DELETED:
         return f"deleted {_dpo.day(rec.deleted_at)} ({rec.deletion_reason})"
     return rec.status
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from asterisk_recguard.callerid import hash_caller
 from asterisk_recguard.decisionlog import DecisionLog
+from asterisk_recguard.exporting import REQUEST_SUBJECT, ExportResult, export_recordings
 from asterisk_recguard.ledger import Ledger, Recording
 from asterisk_recguard.vault import Keyring, encrypt_file, generate_key_file
 
@@ -91,6 +92,13 @@ class World:
         if encrypted:
             clear.unlink()
         return rec
+
+
+def export(world: World, recordings: list[Recording], to: Path, reason: str = "DSAR-17", *,
+           actor: str = "alice", request: str = REQUEST_SUBJECT, **kw: Any) -> ExportResult:
+    """Export as a data-subject request unless told otherwise, with the world's keys."""
+    return export_recordings(world.ledger, world.log, recordings, to, reason=reason, actor=actor,
+                             keyring=lambda: world.keyring, request=request, **kw)
 
 
 def make_world(root: Path) -> World:

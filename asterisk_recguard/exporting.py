@@ -1,0 +1,353 @@
+"""Exports: recordings handed over decrypted and verified, with a manifest,
+all or nothing, for the purposes they were recorded for.
+
+Each recording is decrypted (or, unencrypted, copied) into the export
+directory and its SHA-256 compared with the one the ledger took at
+finalization; if any recording fails (its ciphertext does not authenticate,
+its file is missing or is not the recording finalized), every file already
+written is removed and the export fails naming each failure. The directory is
+then either a complete, verified export with its ``manifest.json``, or
+nothing. Failed attempts are logged too.
+
+An export for any other reason than the data subject's own request states
+the purpose it serves, and is refused unless every recording was made for
+that purpose: a recording is tagged with exactly the purposes that justify
+it, and using it for another (an order recording for a quality review) is
+processing without a basis (GDPR art. 5(1)(b), purpose limitation). The data
+subject's export has no such purpose: they are entitled to all their
+recordings (GDPR art. 15).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .access import Clock, moment, require_reason
+from .decisionlog import EventLog
+from .errors import UserError
+from .ledger import Ledger, Recording, format_ts, utcnow
+from .lifecycle import RecordingStatus
+from .vault import Keyring, VaultError, atomic_output, decrypt_file
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "recguard-export-1"
+REQUEST_SUBJECT = "data_subject"
+REQUEST_RECORDING = "recording"
+
+
+class ExportFailed(UserError):
+    """Nothing was exported; the message lists every recording that failed and why."""
+
+    def __init__(self, message: str, failures: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message, exit_code=1)
+        self.failures = list(failures)
+
+
+class ExportRefused(ExportFailed):
+    """Nothing was exported because a recording was not made for the purpose
+    the export serves. Exit status 1 like any refusal: the request was
+    understood, and the answer is no."""
+
+
+def call_date(ledger: Ledger, rec: Recording) -> datetime | None:
+    """When the recording's call started, if the ledger has the call."""
+    call = ledger.call(rec.call_id)
+    return call.started_at if call else None
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    manifest: Path | None
+    files: list[Path] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _prepare_directory(directory: Path) -> bool:
+    """Make ``directory`` private (0700) and check that it is empty; True if created."""
+    if directory.exists() or directory.is_symlink():
+        if not directory.is_dir() or directory.is_symlink():
+            raise UserError(f"--to {directory} exists and is not a directory")
+        if any(directory.iterdir()):
+            raise UserError(
+                f"--to {directory} is not empty; give a new directory so that the export "
+                "and its manifest stand alone"
+            )
+        os.chmod(directory, 0o700)
+        return False
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700)
+    except OSError as exc:
+        raise UserError(f"cannot create --to {directory}: {exc.strerror}") from None
+    os.chmod(directory, 0o700)  # the umask may have narrowed it, never widened
+    return True
+
+
+def _copy_verified(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy an unencrypted recording; dst appears (mode 0600) only when complete."""
+    digest = hashlib.sha256()
+    size = 0
+    with atomic_output(dst) as out, open(src, "rb") as fin:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            out.write(block)
+    return digest.hexdigest(), size
+
+
+def _export_one(rec: Recording, out: Path, keyring: Callable[[], Keyring]) -> str | None:
+    """Write the recording's audio to ``out``; the reason it failed, or None."""
+    src = Path(rec.file_path)
+    if not src.exists():
+        return f"its file {src} is missing"
+    try:
+        if rec.key_id:
+            result = decrypt_file(src, out, keyring())
+            digest, size = result.sha256, result.size
+        else:
+            digest, size = _copy_verified(src, out)
+    except VaultError as exc:  # IntegrityError included: authentication failed
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read {src}: {exc.strerror}"
+    if digest != rec.sha256:
+        out.unlink(missing_ok=True)
+        return (f"{src} is not the recording that was finalized: its audio has SHA-256 "
+                f"{digest[:16]}..., the ledger recorded {str(rec.sha256)[:16]}...")
+    if rec.size_bytes is not None and size != rec.size_bytes:
+        out.unlink(missing_ok=True)
+        return f"{src} decrypts to {size} bytes, the ledger recorded {rec.size_bytes}"
+    return None
+
+
+def _manifest_entry(ledger: Ledger, rec: Recording) -> dict[str, Any]:
+    return {
+        "recording_id": rec.recording_id,
+        "file": f"{rec.recording_id}.wav",
+        "call_id": rec.call_id,
+        "call_date": call_date(ledger, rec),
+        "recording_started_at": rec.started_at,
+        "recording_stopped_at": rec.stopped_at,
+        "purposes": list(rec.purposes),
+        "bases": dict(rec.bases),
+        "deadline": rec.deadline,
+        "held": rec.held,
+        "sha256": rec.sha256,
+        "size_bytes": rec.size_bytes,
+        "duration_s": rec.duration_s,
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_ts(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _write_private(path: Path, text: str) -> None:
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
+
+
+def _undo(written: Sequence[Path], directory: Path, created: bool) -> None:
+    for path in written:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if created:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Recording],
+                      directory: Path, *, reason: str, actor: str,
+                      keyring: Callable[[], Keyring], request: str,
+                      caller_hash: str | None = None, for_purpose: str | None = None,
+                      clock: Clock = utcnow) -> ExportResult:
+    """Export ``recordings`` decrypted into ``directory`` with a manifest, all or nothing.
+
+    ``for_purpose`` is the purpose the export serves. It is mandatory for a
+    ``REQUEST_RECORDING`` export, which is refused (ExportRefused, logged,
+    nothing written) unless every recording carries that purpose; the
+    manifest and the access log record it. A data subject's export has none.
+
+    ``keyring`` is called once, and only if a recording is encrypted. Raises
+    ExportFailed (nothing left behind) when any recording cannot be exported.
+    """
+    why = require_reason(reason, "an export")
+    if request == REQUEST_RECORDING and for_purpose is None:
+        raise UserError("an export of a recording needs the purpose it serves: add --for PURPOSE")
+    if for_purpose is not None:
+        _refuse_other_purposes(ledger, log, recordings, for_purpose, reason=why, actor=actor,
+                               request=request, caller_hash=caller_hash, clock=clock)
+    not_ready = [(rec.recording_id, _not_exportable(rec))
+                 for rec in recordings if rec.status != RecordingStatus.FINALIZED]
+    if not_ready:
+        log.emit("export_failed", actor=actor, reason=why, request=request,
+                 caller_hash=caller_hash, for_purpose=for_purpose,
+                 failures=[dict(recording_id=r, error=e) for r, e in not_ready])
+        raise ExportFailed(_failure_message(not_ready, nothing_written=True), not_ready)
+    result = ExportResult(directory=directory, manifest=None)
+    if not recordings:
+        # Nothing to hand over, but the request was answered: that is on record too.
+        detail: dict[str, Any] = {"request": request, "outcome": "nothing_found"}
+        if caller_hash:
+            detail["caller_hash"] = caller_hash
+        if for_purpose is not None:
+            detail["for_purpose"] = for_purpose
+        ledger.log_access(actor=actor, action="export", reason=why, detail=detail, at=clock())
+        log.emit("export", actor=actor, reason=why, request=request, caller_hash=caller_hash,
+                 recordings=[])
+        return result
+
+    loaded: list[Keyring] = []
+
+    def cached_keyring() -> Keyring:
+        if not loaded:
+            loaded.append(keyring())
+        return loaded[0]
+
+    if any(rec.key_id for rec in recordings):
+        cached_keyring()  # a missing key file is reported before a directory is made
+    created = _prepare_directory(directory)
+    written: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    try:
+        for rec in recordings:
+            out = directory / f"{rec.recording_id}.wav"
+            error = _export_one(rec, out, cached_keyring)
+            if error:
+                failures.append((rec.recording_id, error))
+            else:
+                written.append(out)
+        if failures:
+            raise ExportFailed(_failure_message(failures, nothing_written=True), failures)
+        entries = [_manifest_entry(ledger, rec) for rec in recordings]
+        exported_at = clock()
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "exported_at": exported_at,
+            "exported_by": actor,
+            "reason": why,
+            "request": request,
+            **({"for_purpose": for_purpose} if for_purpose is not None else {}),
+            "tool": f"recguard {__version__}",
+            "recordings": entries,
+        }
+        manifest_path = directory / MANIFEST
+        _write_private(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False,
+                                                 default=_json_value) + "\n")
+        written.append(manifest_path)
+        for rec in recordings:
+            detail = {"request": request, "to": str(directory), "sha256": rec.sha256}
+            if caller_hash:
+                detail["caller_hash"] = caller_hash
+            if for_purpose is not None:
+                detail["for_purpose"] = for_purpose
+            ledger.log_access(actor=actor, action="export", reason=why,
+                              recording_id=rec.recording_id, call_id=rec.call_id,
+                              detail=detail, at=exported_at)
+            log.emit("export", call_id=rec.call_id, recording_id=rec.recording_id, actor=actor,
+                     reason=why, request=request, caller_hash=caller_hash,
+                     for_purpose=for_purpose, to=str(directory), sha256=rec.sha256)
+    except ExportFailed:
+        _undo(written, directory, created)
+        for recording_id, error in failures:
+            rec_call = next((r.call_id for r in recordings if r.recording_id == recording_id), None)
+            # An attempt that produced nothing is still an attempt to read personal data.
+            failed: dict[str, Any] = {"request": request, "outcome": "failed", "error": error}
+            if for_purpose is not None:
+                failed["for_purpose"] = for_purpose
+            ledger.log_access(actor=actor, action="export", reason=why,
+                              recording_id=recording_id, call_id=rec_call, detail=failed,
+                              at=clock())
+            log.emit("export_failed", call_id=rec_call, recording_id=recording_id, actor=actor,
+                     reason=why, request=request, caller_hash=caller_hash,
+                     for_purpose=for_purpose, error=error)
+        raise
+    except BaseException:
+        _undo(written, directory, created)
+        raise
+    result.manifest = manifest_path
+    result.files = written[:-1]
+    result.entries = entries
+    return result
+
+
+def _refuse_other_purposes(ledger: Ledger, log: EventLog, recordings: Sequence[Recording],
+                           for_purpose: str, *, reason: str, actor: str, request: str,
+                           caller_hash: str | None, clock: Clock) -> None:
+    """Raise ExportRefused, before anything is read or written, if a recording
+    was not made for ``for_purpose``.
+
+    The refused attempt is an attempt to read personal data beyond its
+    purpose, so each refused recording goes to the access log (action
+    ``export``, outcome ``refused``) and to the decision log as
+    ``export_failed`` with level warning: nothing is broken, but the DPO
+    wants to see who tried to use a recording for what.
+    """
+    refused = [rec for rec in recordings if for_purpose not in rec.purposes]
+    if not refused:
+        return
+    at = clock()
+    failures: list[tuple[str, str]] = []
+    for rec in refused:
+        why = f"it was recorded for {_purposes(rec)}, not for {for_purpose}"
+        failures.append((rec.recording_id, why))
+        detail: dict[str, Any] = {"request": request, "for_purpose": for_purpose,
+                                  "purposes": list(rec.purposes), "outcome": "refused"}
+        if caller_hash:
+            detail["caller_hash"] = caller_hash
+        ledger.log_access(actor=actor, action="export", reason=reason,
+                          recording_id=rec.recording_id, call_id=rec.call_id, detail=detail,
+                          at=at)
+        log.emit("export_failed", level="warning", call_id=rec.call_id,
+                 recording_id=rec.recording_id, actor=actor, reason=reason, request=request,
+                 caller_hash=caller_hash, for_purpose=for_purpose,
+                 purposes=list(rec.purposes), outcome="refused", error=why)
+    rule = "a recording is used only for the purposes it was recorded for"
+    if len(refused) == 1:
+        rec = refused[0]
+        message = (f"export refused: recording {rec.recording_id} may not be used for "
+                   f"{for_purpose}: it was recorded for {_purposes(rec)}, and {rule}; "
+                   "nothing was written")
+    else:
+        message = "\n".join([
+            f"export refused: {len(refused)} recording(s) may not be used for {for_purpose} "
+            f"({rule}); nothing was written",
+            *(f"  {rid}: {why}" for rid, why in failures)])
+    raise ExportRefused(message, failures)
+
+
+def _purposes(rec: Recording) -> str:
+    """The purposes as the refusal names them to the DPO, in words rather than
+    a Python list: ``order``, ``order and quality``, ``order, change and quality``."""
+    names = list(rec.purposes)
+    if not names:
+        return "no purpose"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _not_exportable(rec: Recording) -> str:
+    status = RecordingStatus(rec.status)
+    if status.open:
+        return (f"it is still {status} (the call is being recorded or finalized); "
+                "try again after it ends")
+    if status == RecordingStatus.DELETED:
+        return f"it was deleted on {moment(rec.deleted_at)} ({rec.deletion_reason})"
+    return f"it is being deleted ({rec.deletion_reason})"
+
+
+def _failure_message(failures: Sequence[tuple[str, str]], *, nothing_written: bool) -> str:
+    head = (f"export refused: {len(failures)} recording(s) cannot be exported"
+            + ("; nothing was written" if nothing_written else ""))
+    return "\n".join([head, *(f"  {rid}: {error}" for rid, error in failures)])

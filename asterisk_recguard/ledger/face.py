@@ -1,0 +1,48 @@
+"""The :class:`Ledger`: one object that opens the ledger's engine and offers
+every table's methods, each one transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from .batches import RecordingBatches
+from .calls import CallTable
+from .engine import Engine
+from .journal import Journal
+from .listings import RecordingLists
+from .recordings import RecordingTable
+from .sqlite import SqliteEngine
+
+
+class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal):
+    """The ledger; see the package docstring for the rules and the API.
+
+    ``Ledger(path)`` opens (creating and migrating as needed) the SQLite file
+    at ``path``. It may be shared by threads: transactions take turns.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._engine: Engine = SqliteEngine(self.path)
+
+    def __repr__(self) -> str:
+        return f"Ledger({self._engine.describe()!r})"
+
+    @property
+    def schema_version(self) -> int:
+        return self._engine.schema_version
+
+    def close(self) -> None:
+        self._engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._engine.closed
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,175 @@
+"""The embedded engine: the ledger in one SQLite file.
+
+SQLite (stdlib) because it needs no server on the Asterisk host and, in WAL
+mode with synchronous=FULL, survives a killed process or a power cut with
+every committed transaction. The file and its missing parent directories are
+created private (0600, 0700); opening it migrates it to :data:`SCHEMA_VERSION`
+and refuses a file that is not a recguard ledger or was written by a newer one.
+
+One connection is shared by all threads (the guard calls in from its ARI and
+AMI threads), serialised by a re-entrant lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import UserError
+from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create missing parent directories with mode 0700 (the umask cannot widen it)."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)
+
+
+class SqliteEngine:
+    """The ledger file, open; an :class:`~.engine.Engine`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self.connection: sqlite3.Connection | None = self._open()
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    # -- opening --
+
+    def _fail(self, what: str) -> UserError:
+        return UserError(
+            f"ledger {self.path} {what}; restore it from a backup or set RECGUARD_LEDGER "
+            "to another path"
+        )
+
+    def _create_file(self) -> None:
+        path = self.path
+        if path.is_dir():
+            raise self._fail("is a directory, not a file")
+        try:
+            _make_private_dirs(path.parent)
+            if not path.exists():
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    os.close(fd)
+                except FileExistsError:
+                    pass
+        except OSError as exc:
+            raise UserError(
+                f"ledger {path} cannot be created: {exc.strerror}; create its directory "
+                "or set RECGUARD_LEDGER to a writable path"
+            ) from None
+
+    def _open(self) -> sqlite3.Connection:
+        self._create_file()
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._fail(f"cannot be opened ({exc})") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 5000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(conn, version)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn, version)
+        except UserError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise self._fail(f"is not a usable recguard ledger ({exc})") from None
+        return conn
+
+    def _check_version(self, conn: sqlite3.Connection, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"ledger {self.path} has schema version {version}, but this recguard knows "
+                f"versions up to {SCHEMA_VERSION}; it was written by a newer recguard — "
+                "upgrade recguard (never downgrade against a newer ledger)"
+            )
+        if version == 0:
+            tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+            if tables:
+                raise self._fail(
+                    "is an SQLite database of another program, not a recguard ledger"
+                )
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-check inside the lock: another process may have migrated.
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    conn.execute("COMMIT")
+                    continue
+                for statement in _split_sql(MIGRATIONS[number - 1]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    # -- use --
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._require().execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
+
+    @property
+    def closed(self) -> bool:
+        return self.connection is None
+
+    def _require(self) -> sqlite3.Connection:
+        if self.connection is None:
+            raise RuntimeError(f"ledger {self.path} is closed")
+        return self.connection
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock. IMMEDIATE for writes so that a
+        second process (a CLI purge next to the daemon) waits at BEGIN rather
+        than failing half-way."""
+        with self._lock:
+            conn = self._require()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")

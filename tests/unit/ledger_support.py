@@ -1,0 +1,66 @@
+"""What the ledger's tests share: a fresh ledger, a call and recordings in
+it, and the SQLite connection behind it for tests of the file itself."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.ledger.sqlite import SqliteEngine
+
+T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
+HASH_A = "a1" * 32
+HASH_B = "b2" * 32
+SHA = "0f" * 32
+TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+EXPIRED_AT = T0 + timedelta(days=90)
+
+
+def rid() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite3") as opened:
+        yield opened
+
+
+def start_call(ledger: Ledger, call_id: str = "1700000000.12", caller_hash: str | None = HASH_A,
+               at: datetime = T0) -> None:
+    ledger.upsert_call_start(call_id, channel="PJSIP/trunk-00000012", started_at=at,
+                             linkedid=call_id, caller_hash=caller_hash,
+                             facts={"purposes_declared": ["order"]})
+
+
+def start_recording(ledger: Ledger, call_id: str = "1700000000.12", purposes=("order",),
+                    at: datetime = T0, directory: str = "/spool") -> str:
+    recording_id = rid()
+    ledger.recording_started(
+        recording_id, call_id=call_id, channel="PJSIP/trunk-00000012",
+        path=f"{directory}/{recording_id}.wav", purposes=list(purposes),
+        bases={p: ("consent" if p == "quality" else "contract_evidence") for p in purposes},
+        started_at=at,
+    )
+    return recording_id
+
+
+def finalize(ledger: Ledger, recording_id: str, deadline: datetime, **kw) -> None:
+    ledger.recording_finalized(recording_id, size_bytes=1234, duration_s=12.5, sha256=SHA,
+                               deadline=deadline, finalized_at=T0 + timedelta(minutes=5), **kw)
+
+
+def sqlite_connection(ledger: Ledger) -> sqlite3.Connection:
+    """The connection of an open SQLite ledger, for checks below the API."""
+    engine = ledger._engine
+    assert isinstance(engine, SqliteEngine)
+    conn = engine.connection
+    assert conn is not None
+    return conn
