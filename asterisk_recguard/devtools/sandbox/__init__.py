@@ -32,8 +32,8 @@ from pathlib import Path
 
 import requests
 
-from . import resources
-from .errors import UserError
+from ... import resources
+from ...errors import UserError
 
 ASTERISK_MIN_MAJOR = 20
 ROOT_PACKAGES = ("asterisk", "asterisk-core-sounds-en", "asterisk-moh-opsound-wav")
@@ -736,7 +736,7 @@ class Sandbox:
     def _ensure_key_file(path: Path) -> None:
         """Recordings are encrypted at rest; the sandbox has its own key, kept across `up`s."""
         if not path.exists():
-            from .vault import generate_key_file
+            from ...vault import generate_key_file
 
             generate_key_file(path)
 
@@ -764,7 +764,7 @@ class Sandbox:
     def _install_prompts(self, root: Path | None) -> None:
         """Build recguard's notice prompts and put them where Asterisk looks for sounds."""
         try:
-            from . import prompts
+            from ... import prompts
         except ImportError:
             return
         sounds = Path("/usr/share/asterisk/sounds")
