@@ -56,19 +56,12 @@ What each part buys:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import datetime
-import fcntl
 import hashlib
 import os
-import re
-import secrets
-import stat
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -78,7 +71,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import UserError
+# Key files live in keyring.py; their names are re-exported here, where
+# callers have always imported them from.
+from .keyring import KEY_ID_PATTERN, KEY_SIZE, Keyring, VaultError, fsync_dir, generate_key_file, rotate
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -98,7 +93,6 @@ __all__ = [
 
 MAGIC = b"RGVAULT1"
 FORMAT_VERSION = 1
-KEY_SIZE = 32
 SALT_SIZE = 32
 NONCE_PREFIX_SIZE = 7
 TAG_SIZE = 16
@@ -107,18 +101,7 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 MAX_CHUNK_SIZE = 64 << 20
 _MAX_CHUNKS = 1 << 32  # the 4-byte chunk index in the nonce
 
-_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _HKDF_INFO = b"recguard vault v1 file key"
-_MAX_KEY_FILE_BYTES = 1 << 20
-_KEY_FILE_PREAMBLE = (
-    "# recguard encryption keys for recordings at rest, one per line: <key-id> <base64 of 32 bytes>\n"
-    "# The last key encrypts new recordings; every key decrypts the recordings made with it.\n"
-    "# Never remove a key while recordings encrypted with it are kept. Keep this file mode 600.\n"
-)
-
-
-class VaultError(UserError):
-    """A key file or vault file problem, reported to the user in one line."""
 
 
 class IntegrityError(VaultError):
@@ -138,134 +121,6 @@ class DecryptionResult:
     key_id: str
     sha256: str
     size: int
-
-
-class Keyring:
-    """The master keys by id; the last one is the active key for new encryptions."""
-
-    def __init__(self, keys: Iterable[tuple[str, bytes]], source: str = "<memory>") -> None:
-        self.source = source
-        self._keys: dict[str, bytes] = {}
-        for key_id, key in keys:
-            if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
-                raise ValueError(
-                    f"{source}: invalid key id {key_id!r}; use [A-Za-z0-9_.-], 1 to 64 characters"
-                )
-            if len(key) != KEY_SIZE:
-                raise ValueError(f"{source}: key {key_id} is {len(key)} bytes, must be {KEY_SIZE}")
-            if key_id in self._keys:
-                raise ValueError(f"{source}: duplicate key id {key_id}")
-            self._keys[key_id] = bytes(key)
-        if not self._keys:
-            raise ValueError(f"{source}: no keys")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Keyring:
-        """Read a key file, refusing one that group or others can access."""
-        path = Path(path)
-        fd = _open_key_file(path, os.O_RDONLY)
-        try:
-            # A shared lock so that we never read a key line that rotate() is still writing.
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            data = _read_key_file(fd, path)
-        finally:
-            os.close(fd)
-        return cls(_parse_key_file(data, path), source=str(path))
-
-    @property
-    def active_key_id(self) -> str:
-        return next(reversed(self._keys))
-
-    @property
-    def key_ids(self) -> tuple[str, ...]:
-        return tuple(self._keys)
-
-    def __contains__(self, key_id: object) -> bool:
-        return key_id in self._keys
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __repr__(self) -> str:
-        # Ids only: key material must never reach a log or a traceback.
-        return f"Keyring(source={self.source!r}, key_ids={self.key_ids!r}, active={self.active_key_id!r})"
-
-    def _key(self, key_id: str) -> bytes:
-        return self._keys[key_id]
-
-
-def _open_key_file(path: Path, flags: int) -> int:
-    try:
-        return os.open(path, flags | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise VaultError(
-            f"key file {path} does not exist; create it with: recguard keys generate --key-file {path}"
-        ) from None
-    except OSError as exc:
-        raise VaultError(f"cannot open key file {path}: {exc.strerror}") from None
-
-
-def generate_key_file(path: str | os.PathLike[str]) -> str:
-    """Create a key file (mode 600) holding one new key; return the key's id.
-
-    Refuses to overwrite an existing file: losing a key loses every recording
-    encrypted with it.
-    """
-    path = Path(path)
-    key_id = _new_key_id(())
-    content = (_KEY_FILE_PREAMBLE + _key_line(key_id)).encode("ascii")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise VaultError(f"cannot create key file {path}: {exc.strerror}") from None
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            _write_all(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # link() fails if the name exists, so a complete file appears under the
-        # final name at once, and never over an existing one.
-        os.link(tmp, path)
-    except FileExistsError:
-        raise VaultError(
-            f"key file {path} already exists; add a key with: recguard keys rotate --key-file {path}"
-        ) from None
-    except OSError as exc:
-        raise VaultError(f"cannot create key file {path}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-    return key_id
-
-
-def rotate(path: str | os.PathLike[str]) -> str:
-    """Append a new key to an existing key file; it becomes the active key. Return its id.
-
-    The file is appended to in place, so it keeps its inode, owner and mode,
-    and the old lines are never rewritten. The exclusive lock keeps
-    ``Keyring.load`` (shared lock) from reading a half-written line.
-    """
-    path = Path(path)
-    fd = _open_key_file(path, os.O_RDWR | os.O_APPEND)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        data = _read_key_file(fd, path)
-        existing = [key_id for key_id, _key in _parse_key_file(data, path, allow_empty=True)]
-        key_id = _new_key_id(existing)
-        line = _key_line(key_id)
-        if data and not data.endswith(b"\n"):
-            line = "\n" + line
-        try:
-            _write_all(fd, line.encode("ascii"))
-            os.fsync(fd)
-        except OSError as exc:
-            raise VaultError(f"cannot write key file {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return key_id
 
 
 def encrypt_file(
@@ -321,9 +176,7 @@ def verify_file(src: str | os.PathLike[str], keyring: Keyring) -> DecryptionResu
 # --- streaming ---------------------------------------------------------------
 
 
-def _encrypt_stream(
-    fin: BinaryIO, fout: BinaryIO, keyring: Keyring, chunk_size: int
-) -> EncryptionResult:
+def _encrypt_stream(fin: BinaryIO, fout: BinaryIO, keyring: Keyring, chunk_size: int) -> EncryptionResult:
     key_id = keyring.active_key_id
     salt = os.urandom(SALT_SIZE)
     prefix = os.urandom(NONCE_PREFIX_SIZE)
@@ -380,9 +233,7 @@ def _decrypt_stream(
         try:
             plain = aead.decrypt(_nonce(prefix, index, last), block, header)
         except InvalidTag:
-            raise _diagnose(
-                aead, prefix, index, last, block, header, offset, key_id, name
-            ) from None
+            raise _diagnose(aead, prefix, index, last, block, header, offset, key_id, name) from None
         digest.update(plain)
         size += len(plain)
         if sink is not None:
@@ -429,21 +280,11 @@ def _diagnose(
 
 def _pack_header(key_id: str, salt: bytes, prefix: bytes, chunk_size: int) -> bytes:
     raw_id = key_id.encode("ascii")
-    return b"".join(
-        (
-            MAGIC,
-            bytes((FORMAT_VERSION, len(raw_id))),
-            raw_id,
-            salt,
-            prefix,
-            struct.pack(">I", chunk_size),
-        )
-    )
+    parts = (MAGIC, bytes((FORMAT_VERSION, len(raw_id))), raw_id, salt, prefix, struct.pack(">I", chunk_size))
+    return b"".join(parts)
 
 
-def _read_header(
-    fin: BinaryIO, keyring: Keyring, name: Path
-) -> tuple[bytes, str, bytes, bytes, int]:
+def _read_header(fin: BinaryIO, keyring: Keyring, name: Path) -> tuple[bytes, str, bytes, bytes, int]:
     fixed = _read_full(fin, len(MAGIC) + 2)
     if not fixed:
         raise IntegrityError(f"{name}: empty file, not a recguard vault file")
@@ -461,7 +302,7 @@ def _read_header(
         raise IntegrityError(f"{name}: truncated header")
     raw_id = rest[:id_len]
     # Checked before it goes into any message: the header is not yet authenticated.
-    if not all(0x20 < byte < 0x7F for byte in raw_id) or not _KEY_ID.fullmatch(
+    if not all(0x20 < byte < 0x7F for byte in raw_id) or not KEY_ID_PATTERN.fullmatch(
         raw_id.decode("ascii")
     ):
         raise IntegrityError(f"{name}: malformed key id in header")
@@ -483,9 +324,7 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 def _file_key(master: bytes, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=_HKDF_INFO).derive(
-        master
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=_HKDF_INFO).derive(master)
 
 
 def _check_chunk_size(chunk_size: int) -> None:
@@ -510,16 +349,7 @@ def atomic_output(dst: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(dst.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the new name durable, not just the data.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(dst.parent)
 
 
 def _read_full(fin: BinaryIO, size: int) -> bytes:
@@ -538,90 +368,9 @@ def _read_full(fin: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _os_reason(exc: OSError) -> str:
     if exc.filename is not None:
         return f"{exc.strerror} ({exc.filename})"
     return str(exc.strerror or exc)
 
 
-# --- key file ----------------------------------------------------------------
-
-
-def _read_key_file(fd: int, path: Path) -> bytes:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise VaultError(f"key file {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise VaultError(
-            f"key file {path} is accessible by group or others (mode {mode:04o}); run: chmod 600 {path}"
-        )
-    if info.st_size > _MAX_KEY_FILE_BYTES:
-        raise VaultError(
-            f"key file {path} is larger than {_MAX_KEY_FILE_BYTES} bytes; it cannot be a key file"
-        )
-    return os.pread(fd, _MAX_KEY_FILE_BYTES + 1, 0)
-
-
-def _parse_key_file(
-    data: bytes, path: Path, *, allow_empty: bool = False
-) -> list[tuple[str, bytes]]:
-    """Parse ``<key-id> <base64>`` lines; errors name the file and line, never the key."""
-    keys: list[tuple[str, bytes]] = []
-    first_line: dict[str, int] = {}
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        where = f"{path}:{lineno}"
-        try:
-            line = raw.decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise VaultError(f"{where}: not ASCII; expected '<key-id> <base64 key>'") from None
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) != 2:
-            raise VaultError(
-                f"{where}: expected '<key-id> <base64 key>', found {len(fields)} fields"
-            )
-        key_id, encoded = fields
-        if not _KEY_ID.fullmatch(key_id):
-            raise VaultError(
-                f"{where}: invalid key id; use letters, digits and _.- (1 to 64 characters)"
-            )
-        if key_id in first_line:
-            raise VaultError(
-                f"{where}: duplicate key id {key_id} (first on line {first_line[key_id]})"
-            )
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise VaultError(f"{where}: key {key_id} is not valid base64") from None
-        if len(key) != KEY_SIZE:
-            raise VaultError(
-                f"{where}: key {key_id} is {len(key)} bytes; AES-256 needs exactly {KEY_SIZE}"
-            )
-        first_line[key_id] = lineno
-        keys.append((key_id, key))
-    if not keys and not allow_empty:
-        raise VaultError(
-            f"key file {path} holds no keys; add one with: recguard keys rotate --key-file {path}"
-        )
-    return keys
-
-
-def _new_key_id(existing: Iterable[str]) -> str:
-    taken = set(existing)
-    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d")
-    while True:
-        key_id = f"k-{today}-{secrets.token_hex(3)}"
-        if key_id not in taken:
-            return key_id
-
-
-def _key_line(key_id: str) -> str:
-    return f"{key_id} {base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode('ascii')}\n"

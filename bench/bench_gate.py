@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from asterisk_recguard.callsim import CallerSimulator  # noqa: E402
-from asterisk_recguard.sandbox import Sandbox  # noqa: E402
+from asterisk_recguard.devtools.callsim import CallerSimulator  # noqa: E402
+from asterisk_recguard.devtools.sandbox import Sandbox  # noqa: E402
 from integration.guardrun import guard_in_process  # noqa: E402
 
 FACTS = {

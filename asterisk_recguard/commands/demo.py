@@ -6,7 +6,7 @@ import argparse
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..devtools.demo import run_demo
 
     return run_demo(language=args.language, keep=args.keep)
 

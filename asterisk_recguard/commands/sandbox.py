@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..sandbox import Sandbox
+from ..devtools.sandbox import Sandbox
 
 HELP = """\
 A local Asterisk 22 for trying recguard and for its tests. It uses an

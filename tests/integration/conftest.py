@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox, host_asterisk
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox, host_asterisk
 
 DIALPLAN = Path(__file__).parent / "dialplan"
 HTTP_PORT = int(os.environ.get("RECGUARD_TEST_HTTP_PORT", "18088"))

@@ -14,8 +14,8 @@ from typing import Any
 from asterisk_recguard import prompts
 from asterisk_recguard.ami import AmiClient
 from asterisk_recguard.ari import AriClient, EventStream, wait_until
-from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 CONTEXT = "recguard-test-dialplan"
 FACTS = (

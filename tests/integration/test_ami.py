@@ -10,8 +10,8 @@ import pytest
 
 from asterisk_recguard.ami import AmiClient, AmiError, AmiInjectionError
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 
 @pytest.fixture

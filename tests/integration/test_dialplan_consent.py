@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .dialplan_support import CONTEXT, AsteriskLog, run_until_done, wait_value
 

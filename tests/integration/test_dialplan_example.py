@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .dialplan_support import AsteriskLog, facts, seconds, sound_file, wait_value
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .dialplan_support import CONTEXT, AsteriskLog, FakeGuard, facts, forget_final_facts, run_until_done, wait_value
 

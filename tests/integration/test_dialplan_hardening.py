@@ -22,8 +22,8 @@ import pytest
 
 from asterisk_recguard.ami import AmiClient
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .dialplan_support import (
     CONTEXT,

@@ -11,8 +11,8 @@ import time
 import uuid
 
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .dialplan_support import CONTEXT, AsteriskLog, global_variable, run_until_done, seconds, sound_file, wait_value
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.callsim import CallerSimulator
+from asterisk_recguard.devtools.callsim import CallerSimulator
 from asterisk_recguard.daemon import Daemon
-from asterisk_recguard.sandbox import Sandbox
-from asterisk_recguard.scenarios import IvrCaller, IvrResult, run_caller
+from asterisk_recguard.devtools.sandbox import Sandbox
+from asterisk_recguard.devtools.scenarios import IvrCaller, IvrResult, run_caller
 from asterisk_recguard.vault import Keyring, decrypt_file
 
 from .guardrun import guard_in_process, read_log

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.daemon import Daemon
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.sandbox import Sandbox
 from asterisk_recguard.vault import Keyring, decrypt_file
 
 from .guardrun import guard_in_process, read_log

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from asterisk_recguard.ari import wait_until
 from asterisk_recguard.audit import audit
-from asterisk_recguard.callsim import CallerSimulator, SimulatedCall
+from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.channelfacts import facts_from_channelvars
 from asterisk_recguard.policy import decide, load_policy
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .guardrun import guard_in_process
 

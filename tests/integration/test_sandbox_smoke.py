@@ -6,8 +6,8 @@ import wave
 from pathlib import Path
 
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.callsim import CallerSimulator
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 
 def test_ari_answers_with_asterisk_22(sandbox: Sandbox, callers: CallerSimulator) -> None:

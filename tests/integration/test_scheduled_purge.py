@@ -8,7 +8,7 @@ from pathlib import Path
 
 from asterisk_recguard.ari import wait_until
 from asterisk_recguard.ledger import Ledger, utcnow
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .guardrun import guard_in_process, read_log
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from asterisk_recguard.ari import wait_until
-from asterisk_recguard.callsim import CallerSimulator
+from asterisk_recguard.devtools.callsim import CallerSimulator
 from asterisk_recguard.storage import wav_duration, wav_is_closed
-from asterisk_recguard.sandbox import Sandbox
+from asterisk_recguard.devtools.sandbox import Sandbox
 
 from .guardrun import guard_in_process
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard import channelfacts
-from asterisk_recguard.sandbox import (
+from asterisk_recguard.devtools.sandbox import (
     TEMPLATES,
     Sandbox,
     SandboxError,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.sandbox import Sandbox, SandboxError, SandboxInfo, _pid_alive
+from asterisk_recguard.devtools.sandbox import Sandbox, SandboxError, SandboxInfo, _pid_alive
 
 SLEEPER = "import time; time.sleep(30)"
 

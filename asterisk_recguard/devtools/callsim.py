@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ari import AriClient, AriError, EventStream, wait_until
+from ..ari import AriClient, AriError, EventStream, wait_until
 
 CALLER_APP = "recguard-caller"
 

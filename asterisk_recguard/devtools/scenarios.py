@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .ari import wait_until
+from ..ari import wait_until
 from .callsim import CallerSimulator, SimulatedCall
 
 EXAMPLE_CONTEXT = "recguard-example-inbound"

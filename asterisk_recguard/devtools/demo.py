@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .ari import AriClient, wait_until
+from ..ari import AriClient, wait_until
+from ..commands.logs import format_record, parse_line
+from ..ledger import Ledger
 from .callsim import CallerSimulator
-from .commands.logs import format_record, parse_line
-from .ledger import Ledger
 from .sandbox import Sandbox
 from .scenarios import IvrCaller, IvrResult, run_caller
 
@@ -61,7 +61,7 @@ def run_demo(language: str = "sl", keep: bool = False) -> int:
         log_start = log_path.stat().st_size if log_path.exists() else 0
         results: dict[str, IvrResult] = {}
         with CallerSimulator(env["RECGUARD_ARI_URL"], env["RECGUARD_ARI_USER"], env["RECGUARD_ARI_PASSWORD"]) as sim:
-            from .ami import AmiClient
+            from ..ami import AmiClient
 
             ami = AmiClient(env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]),
                             env["RECGUARD_AMI_USER"], env["RECGUARD_AMI_SECRET"])
