@@ -1,0 +1,125 @@
+"""The SQLite engine's group commit: many writers, fewer fsyncs, nothing lost,
+one writer's failure its own; reads never wait behind a commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.ledger.sqlite import SqliteEngine
+
+from .ledger_support import ledger, start_call  # noqa: F401 - ledger is a fixture
+
+
+def _engine(ledger: Ledger) -> SqliteEngine:
+    engine = ledger._engine  # noqa: SLF001 - the test looks behind the face on purpose
+    assert isinstance(engine, SqliteEngine)
+    return engine
+
+
+def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path)
+    engine = _engine(ledger)
+    commits = []
+    assert engine.connection is not None
+    engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    threads, per_thread = 8, 40
+    slow_fsync = engine._commit  # noqa: SLF001
+
+    def commit_slowly(batch: object) -> None:
+        time.sleep(0.002)  # an fsync's worth: writers queue up meanwhile
+        slow_fsync(batch)  # type: ignore[arg-type]
+
+    engine._commit = commit_slowly  # type: ignore[method-assign]  # noqa: SLF001
+
+    def writer(n: int) -> None:
+        for i in range(per_thread):
+            start_call(ledger, call_id=f"call-{n}-{i}")
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    ledger.close()
+    assert 0 < len(commits) < threads * per_thread  # writes shared commits
+    with Ledger(path) as reopened:
+        assert all(reopened.call(f"call-{n}-{i}") is not None
+                   for n in range(threads) for i in range(per_thread))
+
+
+def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    engine = _engine(ledger)
+    first_body_done, release_first = threading.Event(), threading.Event()
+    real_commit = engine._commit  # noqa: SLF001
+    first = threading.current_thread()
+
+    def held_commit(batch: object) -> None:
+        if threading.current_thread() is not first:
+            real_commit(batch)  # type: ignore[arg-type]
+            return
+        first_body_done.set()
+        release_first.wait(5)  # the second writer's body joins this batch meanwhile
+        real_commit(batch)  # type: ignore[arg-type]
+
+    engine._commit = held_commit  # type: ignore[method-assign]  # noqa: SLF001
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        first_body_done.wait(5)
+        try:
+            with engine.transaction() as conn:
+                conn.execute("INSERT INTO calls (call_id, channel, started_at, last_facts, status) "
+                             "VALUES ('c2', 'x', '2026-11-29T00:00:00.000000Z', '{}', 'live')")
+                conn.execute("INSERT INTO calls (call_id) VALUES (NULL)")  # violates NOT NULL
+        except sqlite3.IntegrityError as exc:
+            errors.append(exc)
+        finally:
+            release_first.set()
+
+    helper = threading.Thread(target=second)
+    helper.start()
+    start_call(ledger, call_id="c1")
+    helper.join(5)
+    assert errors, "the second write should have failed"
+    assert ledger.call("c1") is not None
+    assert ledger.call("c2") is None  # its own savepoint was rolled back, nothing more
+    ledger.close()
+
+
+def test_reads_do_not_wait_behind_a_writer(ledger: Ledger) -> None:
+    start_call(ledger, call_id="c1")
+    engine = _engine(ledger)
+    holding, done = threading.Event(), threading.Event()
+
+    def long_commit() -> None:
+        with engine._lock:  # noqa: SLF001 - a writer in the middle of a slow fsync
+            holding.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=long_commit)
+    thread.start()
+    holding.wait(5)
+    began = time.monotonic()
+    try:
+        assert ledger.call("c1") is not None
+        assert time.monotonic() - began < 1.0
+    finally:
+        done.set()
+        thread.join(5)
+
+
+def test_reads_after_close_are_refused(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    start_call(ledger, call_id="c1")
+    assert ledger.call("c1") is not None  # this thread's read connection is open now
+    ledger.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        ledger.call("c1")
