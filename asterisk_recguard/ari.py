@@ -42,7 +42,8 @@ class AriError(Exception):
 class AriClient:
     """ARI REST calls for one application on one Asterisk."""
 
-    def __init__(self, base_url: str, user: str, password: str, app: str, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, user: str, password: str, app: str, timeout: float = 5.0,
+                 connections: int = 10) -> None:
         self.base_url = base_url.rstrip("/")
         self.user = user
         self.password = password
@@ -50,6 +51,11 @@ class AriClient:
         self.timeout = timeout
         self._session = requests.Session()
         self._session.auth = (user, password)
+        # One kept-alive connection per thread that may ask at once (the guard's
+        # lanes, workers and reconcile), so none is opened and thrown away per request.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     # -- generic -------------------------------------------------------------
 

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # Exit status when another client took over the ARI app; the systemd unit
 # does not restart on it (RestartPreventExitStatus), so two guards never fight.
 EXIT_REPLACED = 3
+# Lanes mostly wait on Asterisk's answers, so there are enough of them for a
+# burst of gates to be in flight at once; workers mostly wait on files.
+GUARD_LANES = 32
+GUARD_WORKERS = 4
 
 
 class Daemon:
@@ -56,7 +60,7 @@ class Daemon:
         # Written from several threads; a lost line (disk full) must not stop any of them.
         self.decision_log = TolerantLog(DecisionLog(settings.decision_log))
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
-                             timeout=settings.gate_timeout)
+                             timeout=settings.gate_timeout, connections=GUARD_LANES + GUARD_WORKERS + 2)
         self.ami = AmiClient(
             settings.ami_host,
             settings.ami_port,
@@ -81,6 +85,8 @@ class Daemon:
             enforce_unauthorized=settings.enforce_unauthorized,
             gate_timeout=settings.gate_timeout,
             monitor_dirs=[settings.monitor_dir],
+            lanes=GUARD_LANES,
+            workers=GUARD_WORKERS,
         )
         self.guard.on_replaced = self._replaced
         self.exit_status = 0

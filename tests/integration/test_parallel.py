@@ -1,4 +1,8 @@
-"""Fifty calls at once, each changing its mind at random, through one guard."""
+"""Fifty calls at once, each changing its mind at random, through one guard.
+
+The guard runs as its own process, as an administrator runs it, so the fifty
+simulated callers of this test do not share an interpreter with it.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,39 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from asterisk_recguard.ami import AmiClient
 from asterisk_recguard.ari import wait_until
 from asterisk_recguard.audit import audit
 from asterisk_recguard.devtools.callsim import CallerSimulator, SimulatedCall
 from asterisk_recguard.channelfacts import facts_from_channelvars
 from asterisk_recguard.policy import decide, load_policy
 from asterisk_recguard.devtools.sandbox import Sandbox
+from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.lifecycle import CallStatus, RecordingStatus
+from asterisk_recguard.settings import Settings, load_settings
 
-from .guardrun import guard_in_process
+from .guardrun import guard_process, wait_app_registered
 
 CALLS = 50
 SEED = int(os.environ.get("RECGUARD_TEST_SEED", "20261128"))
 PURPOSES = ["order", "change", "cancellation", "complaint", "general_info"]
 NOTICES = "evidence-v1:complete,quality-consent-v1:complete"
+
+
+@contextmanager
+def ami_session(settings: Settings) -> Iterator[AmiClient]:
+    """The CRM's side: an AMI connection of its own that sets call variables."""
+    ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret, events="off")
+    ami.start()
+    try:
+        assert ami.wait_connected(10), ami.last_error
+        yield ami
+    finally:
+        ami.stop()
 
 
 def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: CallerSimulator) -> None:
@@ -32,7 +54,9 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
         changes = rng.sample(["reclassify", "withdraw", "no_transaction", "transaction"], k=rng.randint(0, 2))
         plans.append((purpose, consent, changes, rng.uniform(0.5, 2.0), rng.randint(0, 2**32)))
 
-    with guard_in_process(sandbox.env_file) as guard:
+    settings = load_settings(sandbox.env_file, environ={})
+    with guard_process(sandbox.env_file), Ledger(settings.ledger) as ledger, ami_session(settings) as ami:
+        assert wait_app_registered(idle.client)
         calls: list[SimulatedCall] = []
         final_vars: dict[str, dict[str, str]] = {}
         errors: list[BaseException] = []
@@ -60,7 +84,7 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
                             variable, value = "RECGUARD_PURPOSE", local.choice(PURPOSES) + ",quality"
                         else:
                             variable, value = "RECGUARD_OUTCOME", change
-                        guard.ami.action("Setvar", Channel=channel, Variable=variable, Value=value)
+                        ami.action("Setvar", Channel=channel, Variable=variable, Value=value)
                         state[variable] = value
                 time.sleep(talk)
                 time.sleep(0.3)  # let the last change land before the hangup
@@ -77,18 +101,29 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
         for thread in threads:
             thread.join(60)
         assert not errors, errors[:3]
-        assert wait_until(lambda: guard.guard.tracked_calls() == 0, 15)
-        guard.guard.wait_idle(60)
 
-        policy = load_policy(guard.settings.policy)
+        def settled() -> bool:
+            # Every call ended in the ledger, and every recording finalized or deleted.
+            for call_id in final_vars:
+                call = ledger.call(call_id)
+                if call is None or call.status != CallStatus.ENDED:
+                    return False
+                if any(RecordingStatus(r.status) not in (RecordingStatus.FINALIZED, RecordingStatus.DELETED)
+                       for r in ledger.recordings_for_call(call_id)):
+                    return False
+            return True
+
+        assert wait_until(settled, 60, interval=0.5)
+
+        policy = load_policy(settings.policy)
         lawful = 0
         for call_id, variables in final_vars.items():
-            call = guard.ledger.call(call_id)
+            call = ledger.call(call_id)
             assert call is not None and call.status == "ended", call_id
-            decisions = guard.ledger.decisions_for_call(call_id)
+            decisions = ledger.decisions_for_call(call_id)
             assert decisions[0].trigger == "gate" and decisions[-1].trigger == "hangup"
             expected = decide(facts_from_channelvars(variables), policy)
-            recordings = guard.ledger.recordings_for_call(call_id)
+            recordings = ledger.recordings_for_call(call_id)
             kept = [r for r in recordings if r.status == "finalized"]
             for rec in recordings:
                 if rec.status == "deleted":
@@ -105,5 +140,5 @@ def test_fifty_parallel_calls_with_random_changes(sandbox: Sandbox, idle: Caller
             else:
                 assert not kept, (call_id, variables, kept)
         assert lawful > 0 and lawful < CALLS  # the random plan exercised both outcomes
-        report = audit(guard.ledger, policy, guard.settings.recordings_dir, orphan_grace=3600)
+        report = audit(ledger, policy, settings.recordings_dir, orphan_grace=3600)
         assert report.ok, report.problems
