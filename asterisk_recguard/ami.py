@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ._reconnect import Reconnecting
+
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
@@ -86,8 +88,10 @@ class _Pending:
         self.collecting = False
 
 
-class AmiClient:
+class AmiClient(Reconnecting):
     """One AMI login kept alive; thread-safe ``action()`` calls."""
+
+    _connect_errors = (OSError, AmiError)
 
     def __init__(
         self,
@@ -104,47 +108,32 @@ class AmiClient:
     ) -> None:
         _check_header("Username", user)
         _check_header("Secret", secret)
+        super().__init__(on_connect, on_disconnect, backoff_initial, backoff_max)
         self.host = host
         self.port = port
         self.user = user
         self.secret = secret
         self.on_event = on_event
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
         self.events = events
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        self.connected = threading.Event()
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._prefix = f"rg{id(self) & 0xFFFF:x}-"
-        self._stop = threading.Event()
         self._events: queue.Queue[Message | None] = queue.Queue()
-        self._reader: threading.Thread | None = None
-        self._dispatcher: threading.Thread | None = None
         self.last_error = ""
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> None:
-        self._reader = threading.Thread(target=self._run, name="ami-reader", daemon=True)
-        self._dispatcher = threading.Thread(target=self._dispatch, name="ami-events", daemon=True)
-        self._reader.start()
-        self._dispatcher.start()
+    def _workers(self) -> list[tuple[str, Callable[[], None]]]:
+        # The callbacks run on a thread of their own: a handler that sends an
+        # action waits for a response that only the reader can read.
+        return [("ami-reader", self._run), ("ami-events", self._dispatch)]
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+    def _interrupt(self) -> None:
         self._close_socket()
         self._events.put(None)
-        for thread in (self._reader, self._dispatcher):
-            if thread is not None:
-                thread.join(timeout)
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
 
     # -- actions -------------------------------------------------------------
 
@@ -186,33 +175,12 @@ class AmiClient:
 
     # -- connection ----------------------------------------------------------
 
-    def _run(self) -> None:
-        delay = self.backoff_initial
-        while not self._stop.is_set():
-            try:
-                self._connect_and_login()
-            except (OSError, AmiError) as exc:
-                self.last_error = str(exc)
-                self._close_socket()
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff_max)
-                continue
-            delay = self.backoff_initial
-            reason = self._serve()
-            self.connected.clear()
-            self._close_socket()
-            self._fail_pending(reason)
-            self.last_error = reason
-            if not self._stop.is_set():
-                if self.on_disconnect:
-                    self._events.put({"__recguard__": "disconnect", "reason": reason})
-                self._stop.wait(self.backoff_initial)
-
-    def _connect_and_login(self) -> None:
+    def _connect(self) -> None:
+        """Connect and log in."""
         sock = socket.create_connection((self.host, self.port), timeout=5)
         self._sock = sock
         self._buffer = b""
-        banner = self._read_line(sock)
+        banner = self._read_until(sock, b"\r\n")
         if not banner.startswith("Asterisk Call Manager"):
             raise AmiError(f"{self.host}:{self.port} is not an Asterisk manager (it said {banner[:40]!r})")
         sock.settimeout(None)
@@ -223,7 +191,7 @@ class AmiClient:
         # The reader loop is not running yet: read the login response inline.
         sock.sendall(payload)
         while True:
-            block = self._read_block(sock)
+            block = self._read_until(sock, b"\r\n\r\n")
             message = parse_message(block)
             if message.get("ActionID") == login_id:
                 break
@@ -233,23 +201,31 @@ class AmiClient:
         if self.on_connect:
             self._events.put({"__recguard__": "connect"})
 
-    def _read_line(self, sock: socket.socket) -> str:
-        while b"\r\n" not in self._buffer:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise AmiError("connection closed by Asterisk")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\r\n", 1)
-        return line.decode("utf-8", errors="replace")
+    def _connect_failed(self, exc: Exception) -> None:
+        self.last_error = str(exc)
+        self._close_socket()
 
-    def _read_block(self, sock: socket.socket) -> str:
-        while b"\r\n\r\n" not in self._buffer:
+    def _serve_connection(self) -> str:
+        reason = self._serve()
+        self.connected.clear()
+        self._close_socket()
+        self._fail_pending(reason)
+        self.last_error = reason
+        return reason
+
+    def _disconnected(self, reason: str) -> None:
+        if self.on_disconnect:
+            self._events.put({"__recguard__": "disconnect", "reason": reason})
+
+    def _read_until(self, sock: socket.socket, end: bytes) -> str:
+        """The text up to ``end`` (a line, or a message's blank line), which is consumed."""
+        while end not in self._buffer:
             chunk = sock.recv(65536)
             if not chunk:
                 raise AmiError("connection closed by Asterisk")
             self._buffer += chunk
-        block, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
-        return block.decode("utf-8", errors="replace")
+        text, self._buffer = self._buffer.split(end, 1)
+        return text.decode("utf-8", errors="replace")
 
     def _serve(self) -> str:
         sock = self._sock
@@ -257,7 +233,7 @@ class AmiClient:
             return "not connected"
         try:
             while not self._stop.is_set():
-                self._route(parse_message(self._read_block(sock)))
+                self._route(parse_message(self._read_until(sock, b"\r\n\r\n")))
         except (OSError, AmiError) as exc:
             return str(exc) or type(exc).__name__
         return "stopped"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +20,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 import websocket
+
+from ._reconnect import Reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class AriClient:
         return f"Authorization: Basic {token}"
 
 
-class EventStream:
+class EventStream(Reconnecting):
     """The app's event websocket, kept open for ever with backoff.
 
     Events are handed to ``on_event`` in the order Asterisk sent them, on the
@@ -197,70 +198,58 @@ class EventStream:
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
     ) -> None:
+        super().__init__(on_connect, on_disconnect, backoff_initial, backoff_max)
         self.client = client
         self.on_event = on_event
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        self.connected = threading.Event()
-        self._stop = threading.Event()
         self._ws: websocket.WebSocket | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"ari-events-{self.client.app}", daemon=True)
-        self._thread.start()
+    def _workers(self) -> list[tuple[str, Callable[[], None]]]:
+        return [(f"ari-events-{self.client.app}", self._run)]
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+    def _interrupt(self) -> None:
         ws = self._ws
         if ws is not None:
             try:
                 ws.close()
             except Exception:  # closing a broken socket may raise anything
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout)
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
+    def _connect(self) -> None:
+        self._ws = websocket.create_connection(
+            self.client.events_url(), header=[self.client.auth_header()], timeout=10
+        )
 
-    def _run(self) -> None:
-        delay = self.backoff_initial
-        while not self._stop.is_set():
+    def _connect_failed(self, exc: Exception) -> None:
+        # Refused, timed out, HTTP 401, DNS...: all are retried alike.
+        log.debug("ARI websocket connect failed: %s", exc)
+
+    def _serve_connection(self) -> str:
+        ws = self._ws
+        assert ws is not None, "served before connecting"
+        reason = "closed"
+        try:
+            ws.settimeout(None)
+            self.connected.set()
+            if self.on_connect:
+                self.on_connect()
+            reason = self._read_loop(ws)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.connected.clear()
             try:
-                self._ws = websocket.create_connection(
-                    self.client.events_url(), header=[self.client.auth_header()], timeout=10
-                )
-            except Exception as exc:  # refused, timed out, HTTP 401, DNS...
-                log.debug("ARI websocket connect failed: %s", exc)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff_max)
-                continue
-            delay = self.backoff_initial
-            reason = "closed"
+                ws.close()
+            except Exception:
+                pass
+            self._ws = None
+        return reason
+
+    def _disconnected(self, reason: str) -> None:
+        if self.on_disconnect:
             try:
-                self._ws.settimeout(None)
-                self.connected.set()
-                if self.on_connect:
-                    self.on_connect()
-                reason = self._read_loop(self._ws)
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            finally:
-                self.connected.clear()
-                try:
-                    self._ws.close()
-                except Exception:
-                    pass
-                self._ws = None
-            if not self._stop.is_set() and self.on_disconnect:
-                try:
-                    self.on_disconnect(reason)
-                except Exception:  # the stream must reconnect whatever the callback does
-                    log.exception("ARI disconnect handler failed")
-            self._stop.wait(self.backoff_initial)
+                self.on_disconnect(reason)
+            except Exception:  # the stream must reconnect whatever the callback does
+                log.exception("ARI disconnect handler failed")
 
     def _read_loop(self, ws: websocket.WebSocket) -> str:
         while not self._stop.is_set():

@@ -8,7 +8,6 @@ import argparse
 import functools
 import sqlite3
 import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ..decisionlog import DecisionLog
 from ..errors import UserError
 from ..ledger import Ledger
 from ..settings import Settings, load_settings
+from ._common import Command, at_least
 
 CONFIG_NOTE = """\
 Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
@@ -25,9 +25,6 @@ Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
 def add_env_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", type=Path, metavar="PATH",
                         help="env file with the RECGUARD_* settings")
-
-
-Command = Callable[[argparse.Namespace], int]
 
 
 def one_line_errors(func: Command) -> Command:
@@ -92,14 +89,7 @@ def reason(text: str) -> str:
     return text.strip()
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
+positive = at_least(1)
 
 
 def read_caller(value: str) -> str:

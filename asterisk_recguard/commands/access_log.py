@@ -9,6 +9,7 @@ from typing import Any
 
 from ..ledger import AccessEntry, format_ts
 from . import _dpo
+from ._common import add_command
 
 HELP = f"""\
 Shows the access log kept in the ledger: every export, erasure, legal hold
@@ -29,9 +30,8 @@ ACTION_WIDTH = 7
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "access-log", help="who accessed, exported, held, erased or purged what, and why",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "access-log", "who accessed, exported, held, erased or purged what, and why",
+                         HELP, func=_dpo.one_line_errors(run))
     parser.add_argument("--since", type=_dpo.timestamp, metavar="TS",
                         help="only entries at or after this time (ISO 8601, UTC by default)")
     parser.add_argument("--limit", type=_dpo.positive, metavar="N",
@@ -39,7 +39,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line, with every field")
     _dpo.add_env_file(parser)
-    parser.set_defaults(func=_dpo.one_line_errors(run))
 
 
 def to_json(entry: AccessEntry) -> dict[str, Any]:

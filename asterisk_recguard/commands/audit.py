@@ -10,6 +10,7 @@ from typing import Any
 from ..audit import audit
 from ..policy import load_policy
 from . import _dpo
+from ._common import add_command
 
 HELP = f"""\
 Checks, reading only:
@@ -33,12 +34,10 @@ when not; 2 on a configuration error.
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "audit", help="check that recordings, ledger and policy agree",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "audit", "check that recordings, ledger and policy agree", HELP,
+                         func=_dpo.one_line_errors(run))
     parser.add_argument("--json", action="store_true", help="the report as one JSON object")
     _dpo.add_env_file(parser)
-    parser.set_defaults(func=_dpo.one_line_errors(run))
 
 
 def run(args: argparse.Namespace) -> int:

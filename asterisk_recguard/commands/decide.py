@@ -11,6 +11,7 @@ import sys
 from .. import policy as pol
 from ..errors import UserError
 from ..resources import default_policy_path
+from ._common import add_command
 
 DECIDE_EPILOG = """\
 Each --purpose is a purpose id from the policy. Each --notice names a notice
@@ -64,16 +65,11 @@ def _add_policy_option(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    decide = subparsers.add_parser(
-        "decide",
-        help="ask the policy whether a call would be recorded, and why",
-        description=(
-            "Apply the policy to the facts of a call and say whether it may be\n"
-            "recorded, for which purposes, for how long, and why not."
-        ),
-        epilog=DECIDE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    decide = add_command(
+        subparsers, "decide", "ask the policy whether a call would be recorded, and why",
+        "Apply the policy to the facts of a call and say whether it may be\n"
+        "recorded, for which purposes, for how long, and why not.",
+        epilog=DECIDE_EPILOG, func=run_decide)
     decide.add_argument(
         "--purpose",
         dest="purposes",
@@ -82,22 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="P",
         help="a purpose declared for the call (repeat for several)",
     )
-    decide.add_argument(
-        "--notice",
-        dest="notices",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a notice that played to the end (repeatable)",
-    )
-    decide.add_argument(
-        "--notice-interrupted",
-        dest="notices_interrupted",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a notice that was cut short (repeatable)",
-    )
+    for flag, dest, how in (("--notice", "notices", "played to the end"),
+                            ("--notice-interrupted", "notices_interrupted", "was cut short")):
+        decide.add_argument(flag, dest=dest, action="append", default=[], metavar="ID",
+                            help=f"a notice that {how} (repeatable)")
     decide.add_argument(
         "--consent",
         choices=[c.value for c in pol.Consent],
@@ -112,22 +96,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     _add_policy_option(decide)
     decide.add_argument("--json", action="store_true", help="print one JSON object")
-    decide.set_defaults(func=run_decide)
 
-    check = subparsers.add_parser(
-        "check-config",
-        help="validate the policy file (and, with --env-file, the settings)",
-        description="Validate the policy file and summarise it in one line.",
-        epilog=CHECK_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    check = add_command(
+        subparsers, "check-config", "validate the policy file (and, with --env-file, the settings)",
+        "Validate the policy file and summarise it in one line.",
+        epilog=CHECK_EPILOG, func=run_check_config)
     _add_policy_option(check)
     check.add_argument(
         "--env-file",
         metavar="PATH",
         help="also validate the daemon's settings in this env file (default: $RECGUARD_ENV_FILE if set)",
     )
-    check.set_defaults(func=run_check_config)
 
 
 def _count(number: int, noun: str) -> str:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_command
+
+# One paragraph, re-flowed to the terminal's width.
+DESCRIPTION = """\
+Brings up the sandbox Asterisk with the example IVR, starts `recguard run`
+against it, places six simulated calls of different kinds at once, and shows
+the decision log and which calls left a recording."""
 
 def _run(args: argparse.Namespace) -> int:
     from ..devtools.demo import run_demo
@@ -12,15 +19,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="see it work: sandbox Asterisk, recguard run, six simulated calls",
-        description=(
-            "Brings up the sandbox Asterisk with the example IVR, starts `recguard run` "
-            "against it, places six simulated calls of different kinds at once, and "
-            "shows the decision log and which calls left a recording."
-        ),
-    )
+    parser = add_command(subparsers, "demo", "see it work: sandbox Asterisk, recguard run, six simulated calls",
+                         DESCRIPTION, func=_run, wrap=True)
     parser.add_argument("--language", choices=("sl", "en"), default="sl", help="prompt language (default sl)")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
-    parser.set_defaults(func=_run)

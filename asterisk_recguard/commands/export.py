@@ -13,6 +13,7 @@ from ..exporting import REQUEST_RECORDING, export_recordings
 from ..policy import Policy, load_policy
 from ..vault import Keyring
 from . import _dpo
+from ._common import add_command
 
 HELP = f"""\
 Decrypts one recording into DIR/<recording id>.wav, checks it against the
@@ -62,9 +63,8 @@ typo in PURPOSE included) and is fixed by correcting it.
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "export", help="export one recording, decrypted, with a manifest",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "export", "export one recording, decrypted, with a manifest", HELP,
+                         func=_dpo.one_line_errors(run))
     parser.add_argument("recording_id", metavar="RECORDING_ID")
     parser.add_argument("--to", required=True, type=Path, metavar="DIR",
                         help="a new or empty directory to export into")
@@ -74,7 +74,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reason", required=True, type=_dpo.reason,
                         help="why the recording is read; mandatory, goes to the access log")
     _dpo.add_env_file(parser)
-    parser.set_defaults(func=_dpo.one_line_errors(run))
 
 
 def known_purpose(policy: Policy, purpose_id: str) -> str:

@@ -10,6 +10,7 @@ from ..access import current_actor
 from ..holds import place_hold, release_hold
 from ..ledger import utcnow
 from . import _dpo
+from ._common import add_command
 
 HOLD_HELP = f"""\
 Places a legal hold on a recording: the purge keeps it past its deadline
@@ -40,22 +41,18 @@ exit status: 0 released; 1 not held; 2 no such recording or a bad argument.
 
 
 def register(subparsers: Any) -> None:
-    hold = subparsers.add_parser(
-        "hold", help="keep a recording past its deadline (legal hold)",
-        description=HOLD_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    hold = add_command(subparsers, "hold", "keep a recording past its deadline (legal hold)", HOLD_HELP,
+                       func=_dpo.one_line_errors(run_hold))
     hold.add_argument("recording_id", metavar="RECORDING_ID")
     hold.add_argument("--reason", required=True, type=_dpo.reason,
                       help="why (litigation, an authority's request); mandatory")
     _dpo.add_env_file(hold)
-    hold.set_defaults(func=_dpo.one_line_errors(run_hold))
 
-    release = subparsers.add_parser(
-        "release", help="release a legal hold",
-        description=RELEASE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    release = add_command(subparsers, "release", "release a legal hold", RELEASE_HELP,
+                          func=_dpo.one_line_errors(run_release))
     release.add_argument("recording_id", metavar="RECORDING_ID")
     release.add_argument("--reason", type=_dpo.reason, help="why the hold ends")
     _dpo.add_env_file(release)
-    release.set_defaults(func=_dpo.one_line_errors(run_release))
 
 
 def run_hold(args: argparse.Namespace) -> int:

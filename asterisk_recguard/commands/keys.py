@@ -9,31 +9,23 @@ import argparse
 from pathlib import Path
 
 from .. import vault
+from ._common import add_command
 
+# One paragraph, re-flowed to the terminal's width.
+DESCRIPTION = """\
+Manage the key file for encryption at rest. The last key in the file encrypts
+new recordings; every key decrypts the recordings made with it, so never
+remove a key while such recordings are kept."""
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "keys",
-        help="create, rotate and list the encryption keys for recordings",
-        description=(
-            "Manage the key file for encryption at rest. The last key in the file "
-            "encrypts new recordings; every key decrypts the recordings made with it, "
-            "so never remove a key while such recordings are kept."
-        ),
-    )
+    parser = add_command(subparsers, "keys", "create, rotate and list the encryption keys for recordings",
+                         DESCRIPTION, wrap=True)
     actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
-
-    generate = actions.add_parser("generate", help="create a new key file (mode 600) with one key")
-    generate.set_defaults(func=_generate)
-
-    rotate = actions.add_parser(
-        "rotate", help="add a new key; it encrypts new recordings from now on"
-    )
-    rotate.set_defaults(func=_rotate)
-
-    list_ = actions.add_parser("list", help="list the key ids; the active one is marked with *")
-    list_.set_defaults(func=_list)
-
+    generate = add_command(actions, "generate", "create a new key file (mode 600) with one key",
+                           func=_generate)
+    rotate = add_command(actions, "rotate", "add a new key; it encrypts new recordings from now on",
+                         func=_rotate)
+    list_ = add_command(actions, "list", "list the key ids; the active one is marked with *", func=_list)
     for action in (generate, rotate, list_):
         action.add_argument(
             "--key-file", required=True, type=Path, metavar="PATH", help="the key file"

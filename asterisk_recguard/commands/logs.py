@@ -20,10 +20,17 @@ from typing import IO, Any
 
 from ..errors import UserError
 from ..settings import DEFAULT_DECISION_LOG, SettingsError, load_settings, raw_value
+from ._common import add_command, at_least
 
 EVENT_WIDTH = 19  # the longest common event, "recording_finalized"
 FOLLOW_LINES = 10
 POLL_SECONDS = 0.25
+
+# One paragraph, re-flowed to the terminal's width.
+DESCRIPTION = f"""\
+Show the decision log: one line per decision or action of the guard. The log
+is found with --log, else RECGUARD_DECISION_LOG (from the environment or the
+env file), else {DEFAULT_DECISION_LOG}."""
 
 # Fields the human-readable form shows in fixed places or leaves out.
 _SHOWN = frozenset({
@@ -38,15 +45,8 @@ _DECISION_HIDDEN = frozenset({
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "logs",
-        help="show or follow the decision log",
-        description=(
-            "Show the decision log: one line per decision or action of the guard. "
-            "The log is found with --log, else RECGUARD_DECISION_LOG (from the "
-            f"environment or the env file), else {DEFAULT_DECISION_LOG}."
-        ),
-    )
+    parser = add_command(subparsers, "logs", "show or follow the decision log", DESCRIPTION,
+                         func=run, wrap=True)
     parser.add_argument("-f", "--follow", action="store_true",
                         help="keep printing new lines as they are written (survives log rotation)")
     parser.add_argument("--call", metavar="ID", help="only lines of this call (its call_id)")
@@ -54,23 +54,12 @@ def register(subparsers: Any) -> None:
                         help="only this event, e.g. decision or recording_deleted (repeatable)")
     parser.add_argument("--json", action="store_true",
                         help="print the JSON lines unchanged (for jq), with all their fields")
-    parser.add_argument("-n", "--lines", type=_non_negative, metavar="N",
+    parser.add_argument("-n", "--lines", type=at_least(0), metavar="N",
                         help=("start with the last N matching lines "
                               f"(default: all; {FOLLOW_LINES} with -f)"))
     parser.add_argument("--log", metavar="PATH", help="the decision log file to read")
     parser.add_argument("--env-file", metavar="PATH",
                         help="env file to read RECGUARD_DECISION_LOG from")
-    parser.set_defaults(func=run)
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 # --- which file ------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import prompts
+from ._common import add_command
 
 HELP = """\
 Synthesises the notice prompts from the texts shipped in config/prompts/<lang>/
@@ -30,26 +31,17 @@ needs: espeak-ng and sox (apt-get install espeak-ng sox).
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser(
-        "prompts",
-        help="build the spoken notice prompts (espeak-ng + sox) for Asterisk",
-        description=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "prompts", "build the spoken notice prompts (espeak-ng + sox) for Asterisk",
+                         HELP)
     actions = parser.add_subparsers(dest="prompts_action", metavar="ACTION", required=True)
-    build = actions.add_parser(
-        "build",
-        help="write DIR/<lang>/recguard/<name>.wav for every shipped prompt text",
-        description=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    build = add_command(actions, "build", "write DIR/<lang>/recguard/<name>.wav for every shipped prompt text",
+                        HELP, func=_build)
     build.add_argument("--to", required=True, type=Path, metavar="DIR", help="the sounds directory to write into")
     build.add_argument(
         "--lang",
         choices=sorted(prompts.VOICES),
         help="only this language (default: every language with texts)",
     )
-    build.set_defaults(func=_build)
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from ..access import current_actor
 from ..ledger import utcnow
 from ..retention import PurgeReport, purge
 from . import _dpo
+from ._common import add_command
 
 LIST_LIMIT = 100  # recordings listed per section; the decision log has every one
 
@@ -38,9 +39,8 @@ be deleted (it is retried by the next purge), 2 on a configuration error.
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "purge", help="delete recordings past their retention deadline",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "purge", "delete recordings past their retention deadline", HELP,
+                         func=_dpo.one_line_errors(run))
     parser.add_argument("--dry-run", action="store_true",
                         help="change nothing; show what would be deleted")
     parser.add_argument("--now", type=_dpo.timestamp, metavar="TIMESTAMP",
@@ -50,7 +50,6 @@ def register(subparsers: Any) -> None:
                         help="also delete files in the recordings directory that have no "
                              "ledger entry and are older than RECGUARD_ORPHAN_GRACE seconds")
     _dpo.add_env_file(parser)
-    parser.set_defaults(func=_dpo.one_line_errors(run))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_command
+
 HELP = """\
 Runs the guard: registers the ARI app (so Stasis(recguard) in
 dialplan/recguard.conf succeeds), decides every call that passes the gate,
@@ -28,11 +30,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="the guard daemon (ARI events -> decisions -> MixMonitor)",
-        description=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "run", "the guard daemon (ARI events -> decisions -> MixMonitor)",
+                         HELP, func=_run)
     parser.add_argument("--env-file", type=Path, help="env file with the RECGUARD_* settings")
-    parser.set_defaults(func=_run)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..devtools.sandbox import Sandbox
+from ._common import add_command
 
 HELP = """\
 A local Asterisk 22 for trying recguard and for its tests. It uses an
@@ -81,32 +82,26 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sandbox",
-        help="a local Asterisk 22 to try recguard on (up, down, status, cli)",
-        description=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "sandbox", "a local Asterisk 22 to try recguard on (up, down, status, cli)",
+                         HELP)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state-dir", type=Path, help="where config, logs and recordings live")
     common.add_argument("--cache-dir", type=Path, help="where the Debian sid root is cached")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    up = actions.add_parser("up", parents=[common], help="start Asterisk; returns when ARI answers")
+    up = add_command(actions, "up", "start Asterisk; returns when ARI answers", func=_up, parents=[common])
     up.add_argument("--include", action="append", type=Path, default=[], metavar="FILE.conf",
                     help="add your own dialplan file (repeatable)")
     up.add_argument("--http-port", type=int, default=8088, help="HTTP/ARI port (default 8088)")
     up.add_argument("--ami-port", type=int, default=5038, help="AMI port (default 5038)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ARI (default 60)")
-    up.set_defaults(func=_up)
 
-    down = actions.add_parser("down", parents=[common], help="stop Asterisk; no process or mount left")
-    down.set_defaults(func=_down)
+    add_command(actions, "down", "stop Asterisk; no process or mount left", func=_down, parents=[common])
 
-    status = actions.add_parser("status", parents=[common], help="what runs where (exit 1 if not running)")
+    status = add_command(actions, "status", "what runs where (exit 1 if not running)", func=_status,
+                         parents=[common])
     status.add_argument("--json", action="store_true", help="one JSON object")
-    status.set_defaults(func=_status)
 
-    cli = actions.add_parser("cli", parents=[common], help='run an Asterisk CLI command, e.g. "core show channels"')
+    cli = add_command(actions, "cli", 'run an Asterisk CLI command, e.g. "core show channels"', func=_cli,
+                      parents=[common])
     cli.add_argument("asterisk_command", metavar="COMMAND")
-    cli.set_defaults(func=_cli)

@@ -14,6 +14,7 @@ from ..lifecycle import RecordingStatus
 from ..subjects import SubjectRecording, erase, find, subject_hash
 from ..vault import Keyring
 from . import _dpo
+from ._common import add_command
 
 HELP = f"""\
 Finds, exports or erases the recordings of one caller. The number may be
@@ -78,34 +79,27 @@ exit status: 0 all erased (or none found); 1 some were refused; 2 a bad argument
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "subject", help="data-subject requests: find, export or erase a caller's recordings",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "subject",
+                         "data-subject requests: find, export or erase a caller's recordings", HELP)
     actions = parser.add_subparsers(dest="subject_action", metavar="ACTION", required=True)
 
-    find_p = actions.add_parser("find", help="list the caller's recordings",
-                                description=FIND_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    find_p = add_command(actions, "find", "list the caller's recordings", FIND_HELP,
+                         func=_dpo.one_line_errors(run_find))
     find_p.add_argument("--reason", type=_dpo.reason,
                         help="why you look (optional, logged)")
     find_p.add_argument("--json", action="store_true", help="one JSON object per recording")
-    find_p.set_defaults(func=_dpo.one_line_errors(run_find))
 
-    export_p = actions.add_parser("export", help="export the caller's recordings, decrypted",
-                                  description=EXPORT_HELP,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    export_p = add_command(actions, "export", "export the caller's recordings, decrypted", EXPORT_HELP,
+                           func=_dpo.one_line_errors(run_export))
     export_p.add_argument("--to", required=True, type=Path, metavar="DIR",
                           help="a new or empty directory to export into")
     export_p.add_argument("--reason", required=True, type=_dpo.reason,
                           help="the request being answered; mandatory, logged")
-    export_p.set_defaults(func=_dpo.one_line_errors(run_export))
 
-    erase_p = actions.add_parser("erase", help="delete the caller's recordings",
-                                 description=ERASE_HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    erase_p = add_command(actions, "erase", "delete the caller's recordings", ERASE_HELP,
+                          func=_dpo.one_line_errors(run_erase))
     erase_p.add_argument("--reason", required=True, type=_dpo.reason,
                          help="the request being answered; mandatory, logged")
-    erase_p.set_defaults(func=_dpo.one_line_errors(run_erase))
 
     for action in (find_p, export_p, erase_p):
         action.add_argument("--caller", required=True, metavar="NUMBER",

@@ -11,9 +11,39 @@ from __future__ import annotations
 import sqlite3
 
 # Each entry upgrades the schema by one version; PRAGMA user_version records
-# how many have been applied. Append new entries; never edit an applied one.
+# how many have been applied. Append new entries; never edit an applied one:
+# a ledger keeps what a migration made of it for good, and a fresh ledger must
+# end up with exactly the schema of one migrated step by step. The texts below
+# share pieces (the columns a rebuilt table keeps, the append-only triggers),
+# so tests/unit/test_ledger_migration.py pins the SHA-256 of every released
+# migration: a change to a shared piece that alters one of them fails there.
 
 _APPEND_ONLY = ("decisions", "access_log", "unauthorized")
+
+
+def _append_only(table: str) -> str:
+    """The triggers that refuse UPDATE and DELETE on ``table``."""
+    return f"""
+    CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+    CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+    """
+
+
+# The unauthorized table with its action column left open: each version that
+# creates it says what actions it allows.
+_UNAUTHORIZED = """
+    CREATE TABLE {name} (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        call_id    TEXT,
+        file       TEXT,
+        started_by TEXT,
+        action     {action}
+    );
+    """
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -99,50 +129,27 @@ MIGRATIONS: tuple[str, ...] = (
         detail       TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX access_log_at ON access_log (at);
-
-    CREATE TABLE unauthorized (
-        id         INTEGER PRIMARY KEY,
-        at         TEXT NOT NULL,
-        channel    TEXT NOT NULL,
-        call_id    TEXT,
-        file       TEXT,
-        started_by TEXT,
-        action     TEXT NOT NULL CHECK (action IN ('stopped_deleted', 'logged_only'))
-    );
-    """
-    + "".join(
-        f"""
-    CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-        BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
-    CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-        BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
-    """
-        for table in _APPEND_ONLY
-    ),
+"""
+    + _UNAUTHORIZED.format(
+        name="unauthorized",
+        action="TEXT NOT NULL CHECK (action IN ('stopped_deleted', 'logged_only'))",
+    )
+    + "".join(_append_only(table) for table in _APPEND_ONLY),
 
     # 2: an unauthorized recording recguard stopped but whose file it could
     # not reach (outside its directories) is recorded as such, not as deleted.
-    # It spells the table out again rather than sharing text with 1: an
-    # applied migration is history, and nothing may change it by accident.
-    """
-    CREATE TABLE unauthorized_v2 (
-        id         INTEGER PRIMARY KEY,
-        at         TEXT NOT NULL,
-        channel    TEXT NOT NULL,
-        call_id    TEXT,
-        file       TEXT,
-        started_by TEXT,
-        action     TEXT NOT NULL
-                   CHECK (action IN ('stopped_deleted', 'stopped_file_kept', 'logged_only'))
-    );
-    INSERT INTO unauthorized_v2 SELECT id, at, channel, call_id, file, started_by, action FROM unauthorized;
+    # SQLite cannot change a CHECK in place: the table is built anew under
+    # another name, filled, and renamed; dropping the old one dropped its
+    # triggers, so they are created again.
+    _UNAUTHORIZED.format(
+        name="unauthorized_v2",
+        action="TEXT NOT NULL\n"
+        "                   CHECK (action IN ('stopped_deleted', 'stopped_file_kept', 'logged_only'))",
+    )
+    + """INSERT INTO unauthorized_v2 SELECT id, at, channel, call_id, file, started_by, action FROM unauthorized;
     DROP TABLE unauthorized;
-    ALTER TABLE unauthorized_v2 RENAME TO unauthorized;
-    CREATE TRIGGER unauthorized_no_update BEFORE UPDATE ON unauthorized
-        BEGIN SELECT RAISE(ABORT, 'unauthorized is append-only'); END;
-    CREATE TRIGGER unauthorized_no_delete BEFORE DELETE ON unauthorized
-        BEGIN SELECT RAISE(ABORT, 'unauthorized is append-only'); END;
-    """,
+    ALTER TABLE unauthorized_v2 RENAME TO unauthorized;"""
+    + _append_only("unauthorized"),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
+
+# The SHA-256 of each released migration's text. Ledgers in use ran exactly
+# these; a schema change is a new migration (and a new line here), never an
+# edit of one of them, however it is spelled in the source.
+RELEASED_MIGRATIONS = (
+    "ef13bd71a660b70d8637dd5c8cd159a8ecc449903a7ae0751307395e207af214",
+    "39fb8c35893a153eead0ceb3a4c89aa882f0f3b61fee62b96c76309d9e9472ac",
+)
 
 
 def _version_one(path: Path) -> None:
@@ -45,3 +54,24 @@ def test_the_migrated_table_is_still_append_only(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("DELETE FROM unauthorized")
     conn.close()
+
+
+def test_released_migrations_are_unchanged() -> None:
+    released = [hashlib.sha256(text.encode()).hexdigest() for text in MIGRATIONS[: len(RELEASED_MIGRATIONS)]]
+    assert released == list(RELEASED_MIGRATIONS)
+
+
+def _schema(path: Path) -> list[tuple[str, str, str | None]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_fresh_ledger_has_the_schema_of_a_migrated_one(tmp_path: Path) -> None:
+    fresh, migrated = tmp_path / "fresh.sqlite3", tmp_path / "migrated.sqlite3"
+    Ledger(fresh).close()
+    _version_one(migrated)
+    Ledger(migrated).close()
+    assert _schema(fresh) == _schema(migrated)
