@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,15 +36,14 @@ class StartFailed(RuntimeError):
     """MixMonitor did not start; nothing of it is left recording."""
 
 
+@dataclass
 class Recordings:
-    def __init__(self, ledger: Ledger, mixmonitors: MixMonitors, events: GuardEvents, workers: Workers,
-                 keyring: Keyring | None, clock: Callable[[], datetime]) -> None:
-        self.ledger = ledger
-        self.mixmonitors = mixmonitors
-        self.events = events
-        self.workers = workers
-        self.keyring = keyring
-        self.clock = clock
+    ledger: Ledger
+    mixmonitors: MixMonitors
+    events: GuardEvents
+    workers: Workers
+    keyring: Keyring | None
+    clock: Callable[[], datetime]
 
     # -- on the call's lane ---------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..ledger import Ledger
@@ -23,14 +24,13 @@ from .state import CallState, FinalFacts
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class Passes:
-    def __init__(self, ledger: Ledger, recordings: Recordings, control: CallControl, events: GuardEvents,
-                 clock: Callable[[], datetime]) -> None:
-        self.ledger = ledger
-        self.recordings = recordings
-        self.control = control
-        self.events = events
-        self.clock = clock
+    ledger: Ledger
+    recordings: Recordings
+    control: CallControl
+    events: GuardEvents
+    clock: Callable[[], datetime]
 
     def apply(self, state: CallState, facts: CallFacts, policy: Policy, trigger: str,
               deadline: float | None = None) -> None:

@@ -12,7 +12,6 @@ close and deleting it run on a worker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,19 +28,21 @@ from .lanes import Workers
 from .state import CallState
 
 
+@dataclass
 class ForeignWatcher:
-    def __init__(self, ledger: Ledger, mixmonitors: MixMonitors, recordings: Recordings, passes: Passes,
-                 events: GuardEvents, workers: Workers, enforce: bool, deletable_dirs: Iterable[Path]) -> None:
-        self.ledger = ledger
-        self.mixmonitors = mixmonitors
-        self.recordings = recordings
-        self.passes = passes
-        self.events = events
-        self.workers = workers
-        self.enforce = enforce
-        # Where a recording started behind the guard's back may be deleted:
-        # the recordings directory and Asterisk's monitor spool, nowhere else.
-        self.deletable_dirs = [d.resolve() for d in deletable_dirs]
+    ledger: Ledger
+    mixmonitors: MixMonitors
+    recordings: Recordings
+    passes: Passes
+    events: GuardEvents
+    workers: Workers
+    enforce: bool
+    # Where a recording started behind the guard's back may be deleted:
+    # the recordings directory and Asterisk's monitor spool, nowhere else.
+    deletable_dirs: list[Path]
+
+    def __post_init__(self) -> None:
+        self.deletable_dirs = [d.resolve() for d in self.deletable_dirs]
 
     def mixmonitor_started(self, calls: dict[str, CallState], event: dict[str, str], policy: Policy) -> None:
         uniqueid = event.get("Uniqueid") or ""

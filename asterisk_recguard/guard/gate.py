@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,21 +32,20 @@ log = logging.getLogger(__name__)
 GATE_ARG = "gate"
 
 
+@dataclass
 class Gate:
-    def __init__(self, control: CallControl, ledger: Ledger, passes: Passes, recordings: Recordings,
-                 events: GuardEvents, hash_caller: Callable[[str], str | None], timeout: float,
-                 action_timeout: float, accepting: Callable[[], bool], clock: Callable[[], datetime]) -> None:
-        self.control = control
-        self.ledger = ledger
-        self.passes = passes
-        self.recordings = recordings
-        self.events = events
-        self.hash_caller = hash_caller
-        self.timeout = timeout
-        self.action_timeout = action_timeout
-        self.accepting = accepting
-        self.clock = clock
-        self.seconds: deque[float] = deque(maxlen=100_000)  # time from the event to the continue
+    control: CallControl
+    ledger: Ledger
+    passes: Passes
+    recordings: Recordings
+    events: GuardEvents
+    hash_caller: Callable[[str], str | None]
+    timeout: float
+    action_timeout: float
+    accepting: Callable[[], bool]
+    clock: Callable[[], datetime]
+    # Each gate's time from its event to the continue (the newest 100,000).
+    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
     def stasis_start(self, calls: dict[str, CallState], event: dict[str, Any], channel: dict[str, Any],
                      received: float, policy: Policy) -> None:

@@ -73,19 +73,23 @@ class Guard:
         # Replaced whole on reload, read once per pass: a pass never mixes two policies.
         self._policy = policy
         self.control = control
-        self.ledger = ledger
         self.clock = clock
-        self.hash_secret = hash_secret
-        self.default_country_code = default_country_code
         self.on_replaced: Callable[[], None] | None = None
         self.accepting = True
+
+        def hash_number(caller: str) -> str | None:
+            try:
+                return hash_caller(caller, hash_secret, default_country_code)
+            except ValueError:
+                return None
+
         log_ = TolerantLog(decision_log) if isinstance(decision_log, DecisionLog) else decision_log
         self.events = GuardEvents(log_)
         self.lanes = Lanes(lanes, self._failed)
         self.workers = Workers(workers, self._failed)
         self.recordings = Recordings(ledger, mixmonitors, self.events, self.workers, keyring, clock)
         self.passes = Passes(ledger, self.recordings, control, self.events, clock)
-        self.gate = Gate(control, ledger, self.passes, self.recordings, self.events, self._hash, gate_timeout,
+        self.gate = Gate(control, ledger, self.passes, self.recordings, self.events, hash_number, gate_timeout,
                          mixmonitors.action_timeout, lambda: self.accepting, clock)
         self.foreign = ForeignWatcher(ledger, mixmonitors, self.recordings, self.passes, self.events,
                                       self.workers, enforce_unauthorized,
@@ -223,9 +227,3 @@ class Guard:
             self.events.event_failed(describe(exc))
         else:
             self.events.task_failed(describe(exc))
-
-    def _hash(self, caller: str) -> str | None:
-        try:
-            return hash_caller(caller, self.hash_secret, self.default_country_code)
-        except ValueError:
-            return None

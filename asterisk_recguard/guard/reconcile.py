@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -42,25 +43,25 @@ def part_of(rec: Recording) -> ActiveRecording:
                            held=rec.held)
 
 
+@dataclass
 class Reconciler:
-    def __init__(self, control: CallControl, ledger: Ledger, lanes: Lanes, workers: Workers,
-                 recordings: Recordings, events: GuardEvents, policy: Callable[[], Policy],
-                 facts_changed: FactsChanged, call_ended: CallEnded, recordings_dir: Path,
-                 clock: Callable[[], datetime]) -> None:
-        self.control = control
-        self.ledger = ledger
-        self.lanes = lanes
-        self.workers = workers
-        self.recordings = recordings
-        self.events = events
-        self.policy = policy
-        self.facts_changed = facts_changed
-        self.call_ended = call_ended
-        self.recordings_dir = recordings_dir
-        self.clock = clock
-        self._lock = threading.Lock()  # one reconcile at a time; nothing else is taken inside it
-        self._wanted = threading.Event()
-        self._stopping = threading.Event()
+    control: CallControl
+    ledger: Ledger
+    lanes: Lanes
+    workers: Workers
+    recordings: Recordings
+    events: GuardEvents
+    policy: Callable[[], Policy]
+    facts_changed: FactsChanged
+    call_ended: CallEnded
+    recordings_dir: Path
+    clock: Callable[[], datetime]
+    # One reconcile at a time; nothing else is taken inside it.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _wanted: threading.Event = field(default_factory=threading.Event, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+
+    def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
         self._thread.start()
 
