@@ -20,6 +20,7 @@ from pathlib import Path
 from ..ari import AriClient, wait_until
 from ..commands.logs import format_record, parse_line
 from ..ledger import Ledger
+from ..lifecycle import RecordingStatus
 from .callsim import CallerSimulator
 from .sandbox import Sandbox
 from .scenarios import IvrCaller, IvrResult, run_caller
@@ -104,7 +105,7 @@ def run_demo(language: str = "sl", keep: bool = False) -> int:
                 if not recordings:
                     line = "not recorded"
                 for rec in recordings:
-                    if rec.status == "finalized":
+                    if rec.status == RecordingStatus.FINALIZED:
                         line = (f"KEPT {rec.recording_id[:8]}… for {', '.join(rec.purposes)}, "
                                 f"{rec.duration_s:.0f} s, encrypted, delete by {rec.deadline:%Y-%m-%d}")
                     else:

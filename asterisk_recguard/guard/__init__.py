@@ -23,7 +23,7 @@ close a file, hashing, encrypting, unlinking) runs on worker threads, on a
 call that has left its lane or on a part its state no longer holds, and
 reconcile runs on a thread of its own that posts per-call work to the lanes.
 No thread holds a lock while it takes another: the workers' claim set and the
-reconcile lock are leaves, and the ledger's lock is taken inside the ledger
+reconcile lock are leaves, and the ledger's locks are taken inside the ledger
 only, so there is no lock order to get wrong.
 """
 
