@@ -26,7 +26,7 @@ from .ledger import Ledger, utcnow
 from .policy import load_policy
 from .recorder import Recorder
 from .retention import current_actor, purge
-from .settings import Settings, load_settings
+from .settings import Settings, check_recordings_dir, load_settings
 from .vault import Keyring
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,7 @@ class Daemon:
         self.settings = settings
         self.policy = load_policy(settings.policy)
         self.keyring = Keyring.load(settings.key_file) if settings.encryption else None
-        if not settings.recordings_dir.is_dir():
-            raise UserError(
-                f"RECGUARD_RECORDINGS_DIR {settings.recordings_dir} does not exist; create it so that "
-                "Asterisk can write and recguard read it, e.g. "
-                f"install -d -o asterisk -g asterisk -m 2770 {settings.recordings_dir}"
-            )
+        check_recordings_dir(settings.recordings_dir)
         self.ledger = Ledger(settings.ledger)
         try:
             self._refuse_second_instance()

@@ -13,7 +13,6 @@ environment over the env file); an unset optional key takes its default below.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -41,6 +40,9 @@ DEFAULT_MONITOR_DIR = Path("/var/spool/asterisk/monitor")
 DEFAULT_GATE_TIMEOUT = 2.0
 MIN_HASH_SECRET_LENGTH = 32
 MAX_GATE_TIMEOUT = 30.0
+# The longest purge interval or orphan grace: a year is far beyond any use,
+# and keeps every date and timeout computed from them in range.
+MAX_INTERVAL_SECONDS = 365 * 24 * 3600
 
 # Values in config/recguard.env.example start with this; copying the example
 # without filling it in must not give every installation the same secrets.
@@ -132,9 +134,25 @@ def _hash_secret(raw: str) -> str:
     return value
 
 
+def _without_credentials(url: str) -> str:
+    """The URL as it may be shown: all from the scheme to its last "@" masked (a
+    password holding "/", "?" or "#" would end the host part early)."""
+    start = url.find("://") + 3 if "://" in url else 0
+    at = url.rfind("@", start)
+    return url if at < 0 else f"{url[:start]}…{url[at:]}"
+
+
 def _url(raw: str) -> str:
     value = _text(raw)
-    parts = urlsplit(value)
+    if "@" in value:
+        # The URL is printed (in `ari_connected`, in errors); a secret in it would go
+        # with it, so it is not echoed here either.
+        raise _Bad(f'"{_without_credentials(value)}" must not hold a user name or password; '
+                   "set them in RECGUARD_ARI_USER and RECGUARD_ARI_PASSWORD instead")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise _Bad(f'"{value}" is not a valid URL: its host is malformed') from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _Bad(f'"{value}" is not an http:// or https:// URL')
     try:
@@ -179,21 +197,34 @@ _on_off = _either("on", "off")
 _unauthorized = _either("enforce", "log")
 
 
-def _port(raw: str) -> int:
+# ASCII digits only: str.isdigit(), int() and float() also take "²", "٣" or
+# full-width digits, and int() gives up on more than 4300 digits.
+_WHOLE = re.compile(r"[0-9]{1,18}")
+_DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{0,9})?|\.[0-9]{1,9}")
+
+
+def _bounded_int(raw: str, low: int, high: int, unit: str) -> int:
+    """A whole number from ``low`` to ``high`` written in ASCII digits;
+    ``unit`` names it in the error, e.g. "a port number"."""
     value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise _Bad(f'"{raw}" is not a port number (1-65535)')
+    if not _WHOLE.fullmatch(value) or not low <= int(value) <= high:
+        raise _Bad(f'"{raw}" is not {unit} ({low}-{high})')
     return int(value)
 
 
-def _path(raw: str) -> Path:
-    return Path(_text(raw)).expanduser()
+def _port(raw: str) -> int:
+    return _bounded_int(raw, 1, 65535, "a port number")
+
+
+def _seconds(raw: str) -> int:
+    return _bounded_int(raw, 0, MAX_INTERVAL_SECONDS, "a whole number of seconds")
 
 
 def _absolute_path(raw: str) -> Path:
-    path = _path(raw)
+    path = Path(_text(raw)).expanduser()
     if not path.is_absolute():
-        raise _Bad(f'"{raw}" is not an absolute path')
+        raise _Bad(f'"{raw}" is not an absolute path (one that starts with / or ~/); '
+                   "a relative one would depend on the directory recguard is started in")
     return path
 
 
@@ -201,21 +232,24 @@ def _switch(raw: str) -> bool:
     return _on_off(raw) == "on"
 
 
-def _seconds(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit():
-        raise _Bad(f'"{raw}" is not a whole number of seconds (0 or more)')
-    return int(value)
-
-
 def _gate_timeout(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise _Bad(f'"{raw}" is not a number of seconds') from None
-    if not math.isfinite(value) or not 0 < value <= MAX_GATE_TIMEOUT:
-        raise _Bad(f'"{raw}" is not between 0 and {MAX_GATE_TIMEOUT:g} seconds')
-    return value
+    value = raw.strip()
+    if not _DECIMAL.fullmatch(value) or not 0 < float(value) <= MAX_GATE_TIMEOUT:
+        raise _Bad(f'"{raw}" is not a number of seconds between 0 and {MAX_GATE_TIMEOUT:g} '
+                   "(0 excluded)")
+    return float(value)
+
+
+def check_recordings_dir(path: Path) -> None:
+    """Refuse a recordings directory that is not there: Asterisk could not
+    write a recording into it. Used by `recguard run` and `check-config`."""
+    problem = "is not a directory" if path.exists() else "does not exist"
+    if not path.is_dir():
+        raise SettingsError(
+            f"RECGUARD_RECORDINGS_DIR {path} {problem}; create it so that "
+            "Asterisk can write and recguard read it, e.g. "
+            f"install -d -o asterisk -g asterisk -m 2770 {path}"
+        )
 
 
 _COUNTRY_RE = re.compile(r"[1-9][0-9]{0,2}")
@@ -251,24 +285,26 @@ _KEYS: dict[str, _Key] = {
                      lambda: DEFAULT_AMI_PORT),
     "AMI_USER": _Key("ami_user", _text, "set it to the user name of a section in manager.conf"),
     "AMI_SECRET": _Key("ami_secret", _secret, "set it to that user's secret in manager.conf"),
-    "POLICY": _Key("policy", _path, "set it to the path of the policy TOML file",
-                   default_policy_path),
-    "LEDGER": _Key("ledger", _path, "set it to a path for the SQLite ledger, e.g. "
-                   f"{DEFAULT_LEDGER}", lambda: DEFAULT_LEDGER),
+    "POLICY": _Key("policy", _absolute_path,
+                   "set it to the absolute path of the policy TOML file, e.g. "
+                   "/etc/recguard/policy.toml", default_policy_path),
+    "LEDGER": _Key("ledger", _absolute_path, "set it to an absolute path for the SQLite "
+                   f"ledger, e.g. {DEFAULT_LEDGER}", lambda: DEFAULT_LEDGER),
     "RECORDINGS_DIR": _Key("recordings_dir", _absolute_path,
                            "set it to the absolute path of the directory MixMonitor writes to, "
                            f"e.g. {DEFAULT_RECORDINGS_DIR}", lambda: DEFAULT_RECORDINGS_DIR),
-    "DECISION_LOG": _Key("decision_log", _path, "set it to a path for the decision log, e.g. "
-                         f"{DEFAULT_DECISION_LOG}", lambda: DEFAULT_DECISION_LOG),
+    "DECISION_LOG": _Key("decision_log", _absolute_path, "set it to an absolute path for the "
+                         f"decision log, e.g. {DEFAULT_DECISION_LOG}", lambda: DEFAULT_DECISION_LOG),
     "HASH_SECRET": _Key("hash_secret", _hash_secret,
                         "set it to a long random string, e.g. the output of "
                         "`openssl rand -hex 32`, and never change it afterwards "
                         "(caller look-ups depend on it)"),
     "ENCRYPTION": _Key("encryption", _switch, "set it to on or off", lambda: True),
-    "KEY_FILE": _Key("key_file", _path, "set it to the path of the recording key file, e.g. "
-                     f"{DEFAULT_KEY_FILE}", lambda: DEFAULT_KEY_FILE),
+    "KEY_FILE": _Key("key_file", _absolute_path, "set it to the absolute path of the recording "
+                     f"key file, e.g. {DEFAULT_KEY_FILE}", lambda: DEFAULT_KEY_FILE),
     "PURGE_INTERVAL": _Key("purge_interval", _seconds,
-                           "set it to a number of seconds (0 turns the built-in purge off)",
+                           "set it to a number of seconds (0 turns the built-in purge off), "
+                           f"at most {MAX_INTERVAL_SECONDS} (a year)",
                            lambda: DEFAULT_PURGE_INTERVAL),
     "DEFAULT_COUNTRY_CODE": _Key("default_country_code", _country_code,
                                  "set it to the digits of your country code, e.g. 386 for Slovenia",
@@ -276,8 +312,8 @@ _KEYS: dict[str, _Key] = {
     "UNAUTHORIZED_RECORDINGS": _Key("unauthorized_recordings", _unauthorized,
                                     "set it to enforce (stop and delete) or log (detect only)",
                                     lambda: "enforce"),
-    "ORPHAN_GRACE": _Key("orphan_grace", _seconds, "set it to a number of seconds, e.g. 3600",
-                         lambda: DEFAULT_ORPHAN_GRACE),
+    "ORPHAN_GRACE": _Key("orphan_grace", _seconds, "set it to a number of seconds, e.g. 3600, "
+                         f"at most {MAX_INTERVAL_SECONDS} (a year)", lambda: DEFAULT_ORPHAN_GRACE),
     "MONITOR_DIR": _Key("monitor_dir", _absolute_path,
                         "set it to Asterisk's monitor spool (astspooldir/monitor), "
                         f"e.g. {DEFAULT_MONITOR_DIR}", lambda: DEFAULT_MONITOR_DIR),

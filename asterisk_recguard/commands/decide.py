@@ -144,10 +144,11 @@ def _check_settings(env_file: str | None) -> tuple[str | None, list[str]]:
     settings as `recguard run` would; return its policy path and the warnings."""
     if not env_file and not os.environ.get("RECGUARD_ENV_FILE"):
         return None, []
-    from ..settings import load_settings
+    from ..settings import check_recordings_dir, load_settings
     from ..vault import Keyring
 
     settings = load_settings(env_file)
+    check_recordings_dir(settings.recordings_dir)
     warnings = list(settings.warnings)
     if settings.encryption:
         keys = Keyring.load(settings.key_file)

@@ -15,6 +15,7 @@ def _env_file(tmp_path: Path, **extra: str) -> Path:
     keys = tmp_path / "keys"
     if not keys.exists():
         generate_key_file(keys)
+    (tmp_path / "spool").mkdir(exist_ok=True)  # check-config refuses a missing one, as run does
     values = {
         "RECGUARD_ARI_USER": "recguard",
         "RECGUARD_ARI_PASSWORD": "ari-secret",
