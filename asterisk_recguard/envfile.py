@@ -5,7 +5,8 @@ Sources, highest precedence first: the process environment, then the env file
 (read with python-dotenv's ``dotenv_values`` without interpolation, so a ``$``
 in a password is taken literally, and without touching ``os.environ``). The
 env file is the one passed in, else the one named by ``RECGUARD_ENV_FILE``,
-else none.
+else none. It is read as text first, through ``safefile`` (a regular file of a
+sane size only), and python-dotenv is handed that text as a stream.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from .errors import UserError
+from .safefile import decode_utf8, open_regular, read_open
 
 __all__ = [
     "ENVIRONMENT",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 PREFIX = "RECGUARD_"
+MAX_ENV_FILE_BYTES = 1 << 20
 ENV_FILE_VARIABLE = "RECGUARD_ENV_FILE"
 ENVIRONMENT = "the environment"  # the source named for environment values
 
@@ -42,26 +45,18 @@ class SettingsError(UserError):
 
 def _read_env_file(path: Path, origin: str) -> tuple[dict[str, str | None], list[str]]:
     """Values and warnings of one env file."""
+    where = f"env file {path} ({origin})"
+    fd = open_regular(
+        path, "env file", where=where, error=SettingsError,
+        missing=f"{where} does not exist; create it from "
+                "config/recguard.env.example or point to another with --env-file",
+    )
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SettingsError(
-            f"env file {path} ({origin}) does not exist; create it from "
-            "config/recguard.env.example or point to another with --env-file"
-        ) from None
-    except OSError as exc:
-        raise SettingsError(f"env file {path} ({origin}) cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise SettingsError(f"env file {path} ({origin}) is not a regular file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SettingsError(f"env file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise SettingsError(
-            f"env file {path} cannot be read: {exc.strerror}; run recguard as a user "
-            "that may read it"
-        ) from None
+        st = os.fstat(fd)
+        data = read_open(fd, path, "env file", MAX_ENV_FILE_BYTES, where=where, error=SettingsError)
+    finally:
+        os.close(fd)
+    text = decode_utf8(data, path, "env file", where=where, error=SettingsError)
 
     warnings: list[str] = []
     if st.st_mode & 0o077:

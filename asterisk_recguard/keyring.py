@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import UserError
+from .safefile import open_regular, read_open
 
 KEY_SIZE = 32
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -92,18 +93,16 @@ class Keyring:
 
 
 def _open_key_file(path: Path, flags: int) -> int:
-    try:
-        return os.open(path, flags | os.O_CLOEXEC)
-    except OSError as exc:
-        raise _key_file_error(path, "open", exc) from None
+    # Only a regular file, opened without blocking: a FIFO must not hang the command.
+    return open_regular(
+        path, "key file", flags=flags, error=VaultError,
+        missing=f"key file {path} does not exist; create it with: "
+                f"recguard keys generate --key-file {path}",
+    )
 
 
 def _key_file_error(path: Path, action: str, exc: OSError) -> VaultError:
-    """One line for a failed ``action`` on a key file; a missing or existing file says what to run."""
-    if action == "open" and isinstance(exc, FileNotFoundError):
-        return VaultError(
-            f"key file {path} does not exist; create it with: recguard keys generate --key-file {path}"
-        )
+    """One line for a failed ``action`` on a key file; an existing file says what to run."""
     if action == "create" and isinstance(exc, FileExistsError):
         return VaultError(
             f"key file {path} already exists; add a key with: recguard keys rotate --key-file {path}"
@@ -171,19 +170,12 @@ def rotate(path: str | os.PathLike[str]) -> str:
 
 
 def _read_key_file(fd: int, path: Path) -> bytes:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise VaultError(f"key file {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
     if mode & 0o077:
         raise VaultError(
             f"key file {path} is accessible by group or others (mode {mode:04o}); run: chmod 600 {path}"
         )
-    if info.st_size > _MAX_KEY_FILE_BYTES:
-        raise VaultError(
-            f"key file {path} is larger than {_MAX_KEY_FILE_BYTES} bytes; it cannot be a key file"
-        )
-    return os.pread(fd, _MAX_KEY_FILE_BYTES + 1, 0)
+    return read_open(fd, path, "key file", _MAX_KEY_FILE_BYTES, error=VaultError)
 
 
 def _parse_key_file(

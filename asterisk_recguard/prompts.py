@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from . import resources
 from .errors import UserError
+from .safefile import read_regular_file
 
 # espeak-ng voice per prompt language (the folder name under config/prompts).
 VOICES = {"sl": "sl", "en": "en"}
@@ -33,6 +34,8 @@ BUILD_RECIPE = f"espeak-ng -s {WORDS_PER_MINUTE} | sox -r {SAMPLE_RATE} -c 1 -b 
 TOOLS = ("espeak-ng", "sox")
 PROMPT_DIR_NAME = "recguard"
 _MAX_SYMLINKS = 40
+# A notice is read in well under a minute; this is far more than that.
+MAX_TEXT_BYTES = 1 << 16
 
 
 def texts_dir() -> Path:
@@ -81,8 +84,10 @@ def require_tools() -> None:
 
 
 def _read_text(text_file: Path) -> str:
+    text = read_regular_file(text_file, "prompt text", MAX_TEXT_BYTES,
+                             missing=f"prompt text {text_file} does not exist")
     # Line breaks in the files are for people; the voice reads one paragraph.
-    return " ".join(text_file.read_text(encoding="utf-8").split())
+    return " ".join(text.split())
 
 
 def build(text_file: Path, out_wav: Path, language: str) -> Path:

@@ -3,7 +3,8 @@ lines, optionally following it like ``tail -F``.
 
 Written by hand rather than piping to ``tail``: the log rotates
 (logrotate moves it), lines are filtered by call and event, and a damaged line
-must be shown, not crash the reader.
+must be shown, not crash the reader. Only a regular file is read (``safefile``),
+and a line longer than MAX_LINE_BYTES is named, not read into memory.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import UserError
+from ..safefile import open_regular
 from ..settings import DEFAULT_DECISION_LOG, SettingsError, load_settings, raw_value
 from ._common import add_command, at_least
 
 EVENT_WIDTH = 19  # the longest common event, "recording_finalized"
 FOLLOW_LINES = 10
 POLL_SECONDS = 0.25
+# Far longer than any line the guard writes; a longer one is damage.
+MAX_LINE_BYTES = 1 << 20
 
 # One paragraph, re-flowed to the terminal's width.
 DESCRIPTION = f"""\
@@ -80,20 +83,14 @@ def decision_log_path(log: str | None, env_file: str | None) -> Path:
         return Path(configured).expanduser() if configured else DEFAULT_DECISION_LOG
 
 
-def _open_log(path: Path) -> IO[bytes]:
-    hint = "point to another log with --log PATH or RECGUARD_DECISION_LOG"
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise UserError(
-            f"no decisions logged yet at {path} (the guard creates it with its first "
-            f"decision); {hint}"
-        ) from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not a decision log; {hint}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the decision log {path}: {exc.strerror}; run as a user "
-                        f"that may read it, or {hint}") from None
+def _open_log(path: Path, *, missing_ok: bool = False) -> IO[bytes]:
+    """The log opened for reading; with ``missing_ok`` a missing file raises
+    FileNotFoundError (between a rotation and the next line) instead of the
+    user's error."""
+    missing = (None if missing_ok else
+               f"no decisions logged yet at {path} (the guard creates it with its first "
+               "decision); point to another log with --log PATH or RECGUARD_DECISION_LOG")
+    return os.fdopen(open_regular(path, "decision log", missing=missing), "rb")
 
 
 # --- one line -----------------------------------------------------------------
@@ -218,38 +215,63 @@ def _decode(line: bytes) -> str:
     return line.rstrip(b"\r\n").decode("utf-8", errors="replace")
 
 
-def read_lines(handle: IO[bytes], *, complete_only: bool = False) -> Iterator[str]:
-    """The lines from the handle's position. With ``complete_only`` a last
-    line without its newline (the writer is mid-line) is left unread, for
-    :func:`follow` to pick up whole."""
-    while True:
-        position = handle.tell()
-        line = handle.readline()
-        if not line:
-            return
-        if complete_only and not line.endswith(b"\n"):
-            handle.seek(position)
-            return
-        yield _decode(line)
+class _Lines:
+    """The lines of an open log, counted from the start of the file. A line
+    longer than MAX_LINE_BYTES is replaced by a note naming it, and the rest
+    of it is skipped piece by piece, never held whole."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.number = 0
+        self._skipping = False
+
+    def restart(self) -> None:
+        """The file was truncated: read it again from the start."""
+        self.handle.seek(0)
+        self.number, self._skipping = 0, False
+
+    def next(self, *, complete_only: bool = False) -> str | None:
+        """The next line, or None at the end. With ``complete_only`` a last
+        line without its newline (the writer is mid-line) is left unread, to
+        be read whole later."""
+        while True:
+            position = self.handle.tell()
+            line = self.handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return None
+            ended = line.endswith(b"\n")
+            if self._skipping:
+                self._skipping = not ended
+                continue
+            if len(line) > MAX_LINE_BYTES and not ended:
+                self.number += 1
+                self._skipping = True
+                return f"line {self.number} is longer than {MAX_LINE_BYTES} bytes; not shown"
+            if complete_only and not ended:
+                self.handle.seek(position)
+                return None
+            self.number += 1
+            return _decode(line)
 
 
-def follow(path: Path, handle: IO[bytes], emit: Callable[[str], None], *,
+def read_lines(lines: _Lines, *, complete_only: bool = False) -> Iterator[str]:
+    """The lines from the reader's position on (see :meth:`_Lines.next`)."""
+    while (line := lines.next(complete_only=complete_only)) is not None:
+        yield line
+
+
+def follow(path: Path, lines: _Lines, emit: Callable[[str], None], *,
            poll: float = POLL_SECONDS, stop: Callable[[], bool] = lambda: False) -> None:
-    """Print what is appended to ``path`` from ``handle``'s position on, like
+    """Print what is appended to ``path`` from the reader's position on, like
     ``tail -F``: a moved or replaced file (rotation) is drained and reopened,
     a truncated one is read again from the start. Returns when ``stop()``."""
-    st = os.fstat(handle.fileno())
+    st = os.fstat(lines.handle.fileno())
     identity = (st.st_dev, st.st_ino)
-    partial = b""
     try:
         while True:
-            chunk = handle.readline()
-            if chunk:
-                if chunk.endswith(b"\n"):
-                    emit(_decode(partial + chunk))
-                    partial = b""
-                else:
-                    partial += chunk  # the writer is mid-line; wait for the rest
+            line = lines.next(complete_only=True)
+            if line is not None:
+                emit(line)
                 continue
             if stop():
                 return
@@ -259,21 +281,20 @@ def follow(path: Path, handle: IO[bytes], emit: Callable[[str], None], *,
             except FileNotFoundError:
                 continue  # rotated away, the new file not there yet
             if (st.st_dev, st.st_ino) != identity:
-                rest = partial + handle.read()
-                for line in rest.splitlines():
-                    emit(_decode(line))
-                handle.close()
                 try:
-                    handle = open(path, "rb")
+                    fresh = _Lines(_open_log(path, missing_ok=True))
                 except FileNotFoundError:
-                    continue
-                st = os.fstat(handle.fileno())
-                identity, partial = (st.st_dev, st.st_ino), b""
-            elif st.st_size < handle.tell():
-                handle.seek(0)
-                partial = b""
+                    continue  # gone again; the old file stays open until the new one is there
+                for line in read_lines(lines):  # the old file's last lines, even a partial one
+                    emit(line)
+                lines.handle.close()
+                lines = fresh
+                st = os.fstat(lines.handle.fileno())
+                identity = (st.st_dev, st.st_ino)
+            elif st.st_size < lines.handle.tell():
+                lines.restart()
     finally:
-        handle.close()
+        lines.handle.close()
 
 
 def show(path: Path, *, call: str | None = None, events: Iterable[str] | None = None,
@@ -285,11 +306,11 @@ def show(path: Path, *, call: str | None = None, events: Iterable[str] | None = 
     out = out or (lambda text: print(text, flush=True))
     err = err or (lambda text: print(text, file=sys.stderr, flush=True))
     printer = _Printer(call, events, as_json, out, err)
-    handle = _open_log(path)
+    lines_in = _Lines(_open_log(path))
     if lines is None and follow_on:
         lines = FOLLOW_LINES
     if lines is None:
-        for raw in read_lines(handle, complete_only=follow_on):
+        for raw in read_lines(lines_in, complete_only=follow_on):
             printer(raw)
     elif lines > 0:
         # The last `lines` matching lines, each with the damaged lines after
@@ -297,7 +318,7 @@ def show(path: Path, *, call: str | None = None, events: Iterable[str] | None = 
         leading: list[tuple[Callable[[str], None], str]] = []
         groups: deque[list[tuple[Callable[[str], None], str]]] = deque(maxlen=lines)
         matched = 0
-        for raw in read_lines(handle, complete_only=follow_on):
+        for raw in read_lines(lines_in, complete_only=follow_on):
             rendered = printer.render(raw)
             if rendered is None:
                 continue
@@ -311,12 +332,12 @@ def show(path: Path, *, call: str | None = None, events: Iterable[str] | None = 
                 write(text)
     else:
         # -n 0: nothing of the past, only what comes (with -f).
-        for _ in read_lines(handle, complete_only=follow_on):
+        for _ in read_lines(lines_in, complete_only=follow_on):
             pass
     if follow_on:
-        follow(path, handle, printer, poll=poll, stop=stop)
+        follow(path, lines_in, printer, poll=poll, stop=stop)
     else:
-        handle.close()
+        lines_in.handle.close()
 
 
 def run(args: argparse.Namespace) -> int:

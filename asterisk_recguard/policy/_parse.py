@@ -1,5 +1,6 @@
 """Reading and validating a policy file: TOML in, a ``Policy`` or one clear
-``PolicyError`` line out. Only ``load_policy`` touches the file system."""
+``PolicyError`` line out. Only ``load_policy`` touches the file system, and it
+reads only a regular file of a sane size (``safefile``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UserError
+from ..safefile import read_regular_file
 from .model import MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
 
 
@@ -18,6 +20,11 @@ class PolicyError(UserError):
     """A policy file that cannot be used: the message names the file, the key,
     and what to do."""
 
+
+MAX_POLICY_BYTES = 1 << 20
+# A policy nests four levels at most; far deeper would exhaust the recursion
+# of whatever walks it next (a repr() in an error message).
+MAX_NESTING = 16
 
 _ID_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _PROMPT_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\Z")
@@ -316,29 +323,51 @@ def _toml_error(source: str, text: str, error: tomllib.TOMLDecodeError) -> Polic
     return PolicyError(f"{where}: invalid TOML: {problem}; fix the syntax there")
 
 
+def _too_deep(source: str, where: str) -> PolicyError:
+    return PolicyError(
+        f"{source}: {where}: lists or tables nested more than {MAX_NESTING} levels deep; "
+        "a policy needs four at most: remove the extra brackets or dots"
+    )
+
+
+def _first_too_deep(data: Mapping[str, Any]) -> str | None:
+    """The first keys above a list or table nested too deep, or None; walked
+    without recursion, since the depth is what is in doubt."""
+    stack: list[tuple[Any, tuple[str, ...], int]] = [(data, (), 0)]
+    while stack:
+        value, keys, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return ".".join(keys[:3]) + "…"
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                shown = (keys + (str(key),)) if len(keys) < 3 else keys
+                stack.append((child, shown, depth + 1))
+    return None
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate the text of a policy file. Pure: ``source`` only names it in errors."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise _toml_error(source, text, error) from None
+    except RecursionError:  # tomllib reads nested lists and inline tables recursively
+        raise _too_deep(source, "invalid TOML") from None
+    except ValueError as error:  # Python's own limits, e.g. an integer of 4301 digits
+        reason = str(error).split(";")[0]
+        raise PolicyError(f"{source}: invalid TOML: {reason}; shorten that value") from None
+    deep = _first_too_deep(data)
+    if deep is not None:
+        raise _too_deep(source, deep)
     return _Validator(source).run(data)
 
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; raises ``PolicyError`` with one clear line."""
     source = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PolicyError(f"{source}: {_unreadable(error)}") from None
+    text = read_regular_file(
+        path, "policy file", MAX_POLICY_BYTES, where=source, error=PolicyError,
+        missing=f"{source}: no such policy file; give --policy PATH or set RECGUARD_POLICY",
+    )
     return parse_policy(text, source)
-
-
-def _unreadable(error: OSError | UnicodeDecodeError) -> str:
-    """What is wrong with a policy file that cannot be read as text, and what to do."""
-    if isinstance(error, FileNotFoundError):
-        return "no such policy file; give --policy PATH or set RECGUARD_POLICY"
-    if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {error.start}); save the policy file as UTF-8"
-    return f"cannot read the policy file: {error.strerror}"

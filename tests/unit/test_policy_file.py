@@ -325,7 +325,8 @@ def test_directory_instead_of_file(tmp_path: Path, capsys: pytest.CaptureFixture
     assert check_config(tmp_path, capsys) == (
         2,
         "",
-        f"recguard: error: {tmp_path}: cannot read the policy file: Is a directory\n",
+        f"recguard: error: {tmp_path}: is a directory, not a regular file; "
+        "give the path of the policy file itself\n",
     )
 
 
