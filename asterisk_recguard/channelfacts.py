@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .policy import CallFacts, Consent, NoticeStatus, Outcome
+from .policy import MAX_ID_LENGTH, CallFacts, Consent, NoticeStatus, Outcome
 
 PURPOSE_VAR = "RECGUARD_PURPOSE"
 NOTICES_VAR = "RECGUARD_NOTICES"
@@ -29,7 +29,7 @@ DECISION_VAR = "RECGUARD_DECISION"
 RECORDING_ID_VAR = "RECGUARD_RECORDING_ID"
 FACT_VARS = frozenset({PURPOSE_VAR, NOTICES_VAR, CONSENT_VAR, OUTCOME_VAR})
 
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ID = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_ID_LENGTH - 1}}}")
 # An id that is not well formed is still kept (so the decision names it as an
 # unknown purpose), but reduced to a harmless printable form.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -39,7 +39,7 @@ def _safe_id(raw: str) -> str:
     raw = raw.strip()
     if _ID.fullmatch(raw):
         return raw
-    return "invalid:" + _UNSAFE.sub("?", raw)[:64]
+    return "invalid:" + _UNSAFE.sub("?", raw)[:MAX_ID_LENGTH]
 
 
 def parse_purposes(raw: str | None) -> frozenset[str]:

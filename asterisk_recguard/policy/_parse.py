@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..safefile import read_regular_file
-from .model import MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
+from .model import MAX_ID_LENGTH, MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
 
 
 class PolicyError(UserError):
@@ -133,6 +133,13 @@ class _Validator:
                     path,
                     "invalid id: use lower-case letters, digits, '_' and '-', "
                     "starting with a letter (e.g. order, evidence-v1)",
+                )
+            if len(key) > MAX_ID_LENGTH:
+                raise self.fail(
+                    path,
+                    f"id is {len(key)} characters long, at most {MAX_ID_LENGTH} are allowed: "
+                    "the channel variables carry no longer ids, so it could never match a "
+                    "call; shorten it",
                 )
 
     def policy(self, data: Mapping[str, Any]) -> tuple[str, str]:

@@ -75,6 +75,10 @@ REASON_CODES: tuple[str, ...] = tuple(reason.value for reason in Reason)
 #: written justification in the policy.
 MAX_RETENTION_DAYS = 1825
 
+#: The longest purpose or notice id: the channel variables that declare them
+#: to the guard carry no longer ones, so a longer id could never match a call.
+MAX_ID_LENGTH = 64
+
 
 # --------------------------------------------------------------------------
 # An immutable, hashable mapping, so that facts and policies can be compared,
