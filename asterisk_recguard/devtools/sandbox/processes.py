@@ -57,9 +57,18 @@ def wait_exit(pid: int, config: Path, timeout: float) -> None:
                 return
         except ChildProcessError:
             pass
-        if not runs_config(pid, config):
+        if not runs_config(pid, config) and not _exiting(pid):
             return
         time.sleep(0.05)
+
+
+def _exiting(pid: int) -> bool:
+    """Alive but with its memory already released: on its way out, not yet a zombie
+    (its command line reads empty then, so it no longer looks like ours)."""
+    try:
+        return pid_alive(pid) and not Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def mounted_points() -> list[str]:
