@@ -51,7 +51,7 @@ class Daemon:
                 "Asterisk can write and recguard read it, e.g. "
                 f"install -d -o asterisk -g asterisk -m 2770 {settings.recordings_dir}"
             )
-        self.ledger = Ledger(settings.ledger)
+        self.ledger = Ledger(settings.ledger, seal_secret=settings.hash_secret)
         try:
             self._refuse_second_instance()
         except UserError:

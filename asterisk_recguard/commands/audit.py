@@ -1,5 +1,5 @@
 """``recguard audit``: check that the recordings directory, the ledger and
-the policy agree."""
+the policy agree, and that the ledger's journals were not rewritten."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ Checks, reading only:
   - every recording not deleted has its file, and an encrypted one no clear copy;
   - every finalized recording is justified by its call's final facts under
     the current policy, and none is kept past its deadline without a legal hold;
-  - no recording is stuck half-recorded after its call ended, or half-deleted.
+  - no recording is stuck half-recorded after its call ended, or half-deleted;
+  - the decisions, the access log and the unauthorized log are as recguard
+    wrote them: each row is hash-chained to the one before it and sealed with
+    RECGUARD_HASH_SECRET; the first row changed, removed or forged is named.
 
 {_dpo.CONFIG_NOTE}
 
