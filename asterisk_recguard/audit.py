@@ -15,6 +15,9 @@ Checked, each problem one line:
 * the hash chains of the decisions, the access log and the unauthorized log
   hold (:mod:`.ledger.chain`): the first broken row of each is named.
 
+Authenticating the recordings' audio, which reads every file, is apart:
+:mod:`.verification` (``recguard audit --verify``).
+
 It reads and never changes anything.
 """
 
@@ -52,6 +55,7 @@ class AuditReport:
     files_checked: int = 0
     recordings_checked: int = 0
     chains: dict[str, Head] = field(default_factory=dict)
+    authenticated: int | None = None  # recordings whose audio was verified, if it was
 
     @property
     def ok(self) -> bool:
@@ -60,6 +64,8 @@ class AuditReport:
     def summary(self) -> str:
         text = (f"{self.recordings_checked} recordings and {self.files_checked} files "
                 "consistent with the ledger and the policy")
+        if self.authenticated is not None:
+            text += f"; {self.authenticated} recordings authenticated"
         if self.in_progress:
             text += f"; {len(self.in_progress)} file(s) in progress not checked"
         return text
@@ -69,6 +75,7 @@ class AuditReport:
             "ok": self.ok,
             "recordings_checked": self.recordings_checked,
             "files_checked": self.files_checked,
+            "authenticated": self.authenticated,
             "chains": {table: asdict(head) for table, head in self.chains.items()},
             "problems": [asdict(p) for p in self.problems],
             "in_progress": [asdict(e) for e in self.in_progress],
