@@ -11,7 +11,12 @@ Checked, each problem one line:
 * every finalized recording is justified by its call's final facts under the
   current policy (``decide()`` on them includes each of its purposes) or is
   under legal hold, and is not kept past its deadline without a legal hold;
-* no recording is stuck half-recorded after its call ended, or half-deleted.
+* no recording is stuck half-recorded after its call ended, or half-deleted;
+* the hash chains of the decisions, the access log and the unauthorized log
+  hold (:mod:`.ledger.chain`): the first broken row of each is named.
+
+Authenticating the recordings' audio, which reads every file, is apart:
+:mod:`.verification` (``recguard audit --verify``).
 
 It reads and never changes anything.
 """
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .access import Clock
-from .ledger import Ledger, Recording, format_ts, utcnow
+from .ledger import Head, Ledger, Recording, format_ts, utcnow
 from .lifecycle import RecordingStatus
 from .orphans import DirEntry, scan_directory
 from .policy import CallFacts, Policy, decide
@@ -49,6 +54,8 @@ class AuditReport:
     in_progress: list[DirEntry] = field(default_factory=list)
     files_checked: int = 0
     recordings_checked: int = 0
+    chains: dict[str, Head] = field(default_factory=dict)
+    authenticated: int | None = None  # recordings whose audio was verified, if it was
 
     @property
     def ok(self) -> bool:
@@ -57,6 +64,8 @@ class AuditReport:
     def summary(self) -> str:
         text = (f"{self.recordings_checked} recordings and {self.files_checked} files "
                 "consistent with the ledger and the policy")
+        if self.authenticated is not None:
+            text += f"; {self.authenticated} recordings authenticated"
         if self.in_progress:
             text += f"; {len(self.in_progress)} file(s) in progress not checked"
         return text
@@ -66,6 +75,8 @@ class AuditReport:
             "ok": self.ok,
             "recordings_checked": self.recordings_checked,
             "files_checked": self.files_checked,
+            "authenticated": self.authenticated,
+            "chains": {table: asdict(head) for table, head in self.chains.items()},
             "problems": [asdict(p) for p in self.problems],
             "in_progress": [asdict(e) for e in self.in_progress],
         }
@@ -96,6 +107,12 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
     grace = timedelta(seconds=orphan_grace)
     report.files_checked = scan.files
     report.in_progress = list(scan.in_progress)
+    chains = ledger.verify_chains()
+    report.chains = chains.heads
+    for broken in chains.breaks:
+        report.problems.append(Problem(
+            "chain_broken", f"the ledger was changed behind recguard's back: {broken.message}; "
+            "keep the file as it is for the investigation and compare it with your backups"))
     for orphan in scan.orphans:
         report.problems.append(Problem(
             "orphan", f"orphan file {orphan.path}: no ledger entry, {_hours(timedelta(seconds=orphan.age_s))} "

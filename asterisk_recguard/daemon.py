@@ -46,7 +46,7 @@ class Daemon:
         self.policy = load_policy(settings.policy)
         self.keyring = Keyring.load(settings.key_file) if settings.encryption else None
         check_recordings_dir(settings.recordings_dir)
-        self.ledger = Ledger(settings.ledger)
+        self.ledger = Ledger(settings.ledger, seal_secret=settings.hash_secret)
         try:
             self._refuse_second_instance()
         except UserError:

@@ -62,7 +62,7 @@ def open_ledger(settings: Settings) -> Ledger:
             f"ledger {settings.ledger} does not exist; check RECGUARD_LEDGER "
             "(`recguard run` creates it when it first starts)"
         )
-    return Ledger(settings.ledger)
+    return Ledger(settings.ledger, seal_secret=settings.hash_secret)
 
 
 def open_log(settings: Settings) -> DecisionLog:

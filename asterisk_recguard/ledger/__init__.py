@@ -25,7 +25,9 @@ Rules this package enforces so that callers cannot get them wrong:
   recordings per transaction (:meth:`Ledger.mark_deleting_expired`,
   :meth:`Ledger.mark_deleted_many`).
 * ``decisions``, ``access_log`` and ``unauthorized`` are append-only
-  (triggers refuse UPDATE and DELETE).
+  (triggers refuse UPDATE and DELETE) and tamper-evident: each row is
+  hash-chained to the one before it and sealed with RECGUARD_HASH_SECRET
+  (:mod:`.chain`); :meth:`Ledger.verify_chains` names the first broken row.
 
 Timestamps are timezone-aware UTC datetimes in the API and ISO-8601 text
 ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in the file, which sorts as time does.
@@ -37,14 +39,15 @@ transaction.
 The package: :mod:`.face` (the Ledger), :mod:`.engine` (what a database must
 offer) and :mod:`.sqlite` (the embedded one), :mod:`.schema` (tables and
 migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
-checks), and one module per group of tables: :mod:`.calls`,
+checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
 :mod:`.batches`, :mod:`.listings`, :mod:`.journal`.
 
 Public API (all keyword arguments after the first are keyword-only)::
 
-    Ledger(path); .close(); with Ledger(path) as ledger: ...
+    Ledger(path, *, seal_secret=None); .close(); with Ledger(path) as ledger: ...
     .path; .schema_version
+    verify_chains() -> ChainReport (.breaks: list[Break], .heads: dict[str, Head])
     upsert_call_start(call_id, *, channel, started_at=None, linkedid=None,
                       caller_hash=None, facts=None) -> Call
     record_decision(call_id, *, trigger, facts, record, purposes, rejected,
@@ -90,6 +93,7 @@ from __future__ import annotations
 
 from .batches import MAX_BATCH
 from .calls import DECISION_ACTIONS
+from .chain import Break, ChainReport, Head
 from .codecs import format_ts, parse_ts, utcnow
 from .exceptions import InvalidTransition, RecordingHeld, UnknownRecord
 from .face import Ledger
@@ -107,8 +111,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "UNAUTHORIZED_ACTIONS",
     "AccessEntry",
+    "Break",
     "Call",
+    "ChainReport",
     "DecisionRecord",
+    "Head",
     "InvalidTransition",
     "Ledger",
     "PurposeChange",

@@ -1,5 +1,5 @@
-"""The calls table and its append-only decisions: which guarded calls are
-live, and what was decided for each, on which facts and why."""
+"""The calls table and its append-only, hash-chained decisions: which
+guarded calls are live, and what was decided for each, on which facts and why."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..lifecycle import CallStatus
+from .chain import Chain
 from .codecs import (
     check_hash,
     check_recording_id,
@@ -36,6 +37,7 @@ class CallTable:
     """The ledger's methods on calls and decisions."""
 
     _engine: Engine
+    _chain: Chain
 
     def upsert_call_start(self, call_id: str, *, channel: str, started_at: datetime | None = None,
                           linkedid: str | None = None, caller_hash: str | None = None,
@@ -86,15 +88,14 @@ class CallTable:
         when = format_ts(at or utcnow())
         with self._engine.transaction() as conn:
             get_call(conn, call_id)
-            cursor = conn.execute(
-                """INSERT INTO decisions (call_id, at, trigger, facts, record, purposes, rejected,
-                                          retention_days, policy, action, recording_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (call_id, when, trigger, facts_json, int(bool(record)), purposes_json,
-                 rejected_json, retention_days, policy, action, recording_id),
-            )
+            decision_id = self._chain.append(conn, "decisions", {
+                "call_id": call_id, "at": when, "trigger": trigger, "facts": facts_json,
+                "record": int(bool(record)), "purposes": purposes_json, "rejected": rejected_json,
+                "retention_days": retention_days, "policy": policy, "action": action,
+                "recording_id": recording_id,
+            })
             conn.execute("UPDATE calls SET last_facts = ? WHERE call_id = ?", (facts_json, call_id))
-            return int(cursor.lastrowid or 0)
+            return decision_id
 
     def end_call(self, call_id: str, *, ended_at: datetime | None = None,
                  facts: Mapping[str, Any] | None = None) -> Call:

@@ -6,7 +6,8 @@ so an engine other than the embedded SQLite one can stand behind the same
 :class:`~asterisk_recguard.ledger.Ledger`. What such an engine must bring:
 
 * a connection whose ``execute(sql, params)`` returns a cursor, whose rows are
-  read by column name (``row["status"]``), and which names its integrity error
+  read by column name (``row["status"]``) and list their columns (``row.keys()``,
+  which the hash chain encodes), and which names its integrity error
   as DB-API's optional ``Connection.IntegrityError``;
 * the tables' SQL as written here: ``?`` placeholders, ``ON CONFLICT ... DO
   UPDATE``, ``coalesce``; an engine whose driver uses another placeholder
@@ -30,6 +31,8 @@ class Row(Protocol):
     """One result row, read by column name."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
 
 
 class Cursor(Protocol):

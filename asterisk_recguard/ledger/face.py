@@ -8,10 +8,12 @@ from types import TracebackType
 
 from .batches import RecordingBatches
 from .calls import CallTable
+from .chain import Chain, ChainReport
 from .engine import Engine
 from .journal import Journal
 from .listings import RecordingLists
 from .recordings import RecordingTable
+from .schema import CHAINED_AT
 from .sqlite import SqliteEngine
 
 
@@ -20,11 +22,16 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
 
     ``Ledger(path)`` opens (creating and migrating as needed) the SQLite file
     at ``path``. It may be shared by threads: transactions take turns.
+    ``seal_secret`` (RECGUARD_HASH_SECRET) seals the rows of the append-only
+    tables as they are written and lets :meth:`verify_chains` check the seals;
+    without it rows are linked but not sealed (see :mod:`.chain`).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, seal_secret: str | bytes | None = None) -> None:
         self.path = Path(path)
-        self._engine: Engine = SqliteEngine(self.path)
+        self._chain = Chain(seal_secret)
+        self._engine: Engine = SqliteEngine(self.path,
+                                            after_migration={CHAINED_AT: self._chain.backfill})
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"
@@ -32,6 +39,10 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
     @property
     def schema_version(self) -> int:
         return self._engine.schema_version
+
+    def verify_chains(self) -> ChainReport:
+        """Walk the append-only tables' chains: the first broken row of each, and their heads."""
+        return self._chain.verify(lambda: self._engine.transaction(write=False))
 
     def close(self) -> None:
         self._engine.close()

@@ -1,6 +1,6 @@
 """The append-only journals: who accessed, exported, held or erased which
 recording and why (the access log), and which recordings were started behind
-the guard's back (the unauthorized log)."""
+the guard's back (the unauthorized log). Every row is hash-chained (chain.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .chain import Chain
 from .codecs import check_text, format_ts, to_json, utcnow
 from .engine import Engine
 from .rows import AccessEntry, UnauthorizedEntry
@@ -27,6 +28,7 @@ class Journal:
     """The ledger's methods on the access and unauthorized logs."""
 
     _engine: Engine
+    _chain: Chain
 
     def log_access(self, *, actor: str, action: str, reason: str, recording_id: str | None = None,
                    call_id: str | None = None, detail: Mapping[str, Any] | None = None,
@@ -39,12 +41,10 @@ class Journal:
         detail_json = to_json(detail or {}, "detail")
         when = format_ts(at or utcnow())
         with self._engine.transaction() as conn:
-            cursor = conn.execute(
-                """INSERT INTO access_log (at, actor, action, recording_id, call_id, reason, detail)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (when, actor, action, recording_id, call_id, reason, detail_json),
-            )
-            return int(cursor.lastrowid or 0)
+            return self._chain.append(conn, "access_log", {
+                "at": when, "actor": actor, "action": action, "recording_id": recording_id,
+                "call_id": call_id, "reason": reason, "detail": detail_json,
+            })
 
     def access_log(self, *, limit: int | None = None,
                    since: datetime | None = None) -> list[AccessEntry]:
@@ -62,12 +62,11 @@ class Journal:
             )
         when = format_ts(at or utcnow())
         with self._engine.transaction() as conn:
-            cursor = conn.execute(
-                """INSERT INTO unauthorized (at, channel, call_id, file, started_by, action)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (when, channel, call_id, None if file is None else str(file), started_by, action),
-            )
-            return int(cursor.lastrowid or 0)
+            return self._chain.append(conn, "unauthorized", {
+                "at": when, "channel": channel, "call_id": call_id,
+                "file": None if file is None else str(file), "started_by": started_by,
+                "action": action,
+            })
 
     def unauthorized_log(self, *, limit: int | None = None,
                          since: datetime | None = None) -> list[UnauthorizedEntry]:

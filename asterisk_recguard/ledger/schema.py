@@ -2,7 +2,8 @@
 version each, and how a migration script is cut into statements.
 
 ``decisions``, ``access_log`` and ``unauthorized`` are append-only: triggers
-refuse UPDATE and DELETE. The status CHECKs list the values of
+refuse UPDATE and DELETE, and since version 3 an INSERT without the hash
+chain's columns (chain.py). The status CHECKs list the values of
 :class:`~asterisk_recguard.lifecycle.RecordingStatus` and ``CallStatus``.
 """
 
@@ -28,6 +29,18 @@ def _append_only(table: str) -> str:
         BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
     CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
         BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+    """
+
+
+def _chained(table: str) -> str:
+    """The chain's columns on ``table``, and the trigger that refuses a row without them."""
+    return f"""
+    ALTER TABLE {table} ADD COLUMN prev_hash TEXT;
+    ALTER TABLE {table} ADD COLUMN row_hash TEXT;
+    ALTER TABLE {table} ADD COLUMN seal TEXT;
+    CREATE TRIGGER {table}_chained BEFORE INSERT ON {table}
+        WHEN NEW.prev_hash IS NULL OR NEW.row_hash IS NULL
+        BEGIN SELECT RAISE(ABORT, '{table} rows must carry their chain hashes'); END;
     """
 
 
@@ -150,9 +163,18 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE unauthorized;
     ALTER TABLE unauthorized_v2 RENAME TO unauthorized;"""
     + _append_only("unauthorized"),
+
+    # 3: the append-only tables are hash-chained and sealed (chain.py): three
+    # columns each, and an insert that does not fill them is refused. The rows
+    # already there are linked by the Python step that follows this migration
+    # (CHAINED_AT), in the same transaction.
+    "".join(_chained(table) for table in _APPEND_ONLY),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The migration after which the engine runs chain.Chain.backfill.
+CHAINED_AT = 3
 
 
 def _split_sql(script: str) -> list[str]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,8 +61,14 @@ class _Batch:
 class SqliteEngine:
     """The ledger file, open; an :class:`~.engine.Engine`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *,
+                 after_migration: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None
+                 ) -> None:
+        """``after_migration``: Python steps by schema version, each run after
+        that migration's SQL and in its transaction (filling new columns of
+        the rows already there)."""
         self.path = path
+        self._after_migration = dict(after_migration or {})
         self._lock = threading.RLock()
         self._depth = 0  # nesting of write blocks on the thread holding the lock
         self._batch: _Batch | None = None
@@ -115,7 +121,7 @@ class SqliteEngine:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate(conn, version)
+            self._migrate(conn, version, self._after_migration)
         except UserError:
             conn.close()
             raise
@@ -141,7 +147,8 @@ class SqliteEngine:
                 )
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    def _migrate(conn: sqlite3.Connection, version: int,
+                 after: Mapping[int, Callable[[sqlite3.Connection], None]]) -> None:
         for number in range(version + 1, SCHEMA_VERSION + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -151,6 +158,8 @@ class SqliteEngine:
                     continue
                 for statement in _split_sql(MIGRATIONS[number - 1]):
                     conn.execute(statement)
+                if number in after:
+                    after[number](conn)
                 conn.execute(f"PRAGMA user_version = {number}")
                 conn.execute("COMMIT")
             except BaseException:

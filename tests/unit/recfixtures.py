@@ -106,7 +106,8 @@ def make_world(root: Path) -> World:
     recordings.mkdir()
     key_file = root / "keys"
     generate_key_file(key_file)
-    return World(root=root, ledger=Ledger(root / "ledger.sqlite3"),
+    # Sealed with the secret of env_file(), as recguard's commands open it.
+    return World(root=root, ledger=Ledger(root / "ledger.sqlite3", seal_secret=SECRET),
                  log=DecisionLog(root / "decisions.jsonl"), recordings=recordings,
                  key_file=key_file)
 
