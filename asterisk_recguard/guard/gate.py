@@ -98,8 +98,9 @@ class Gate:
             if state is None:
                 caller_hash = self.hash_caller((channel.get("caller") or {}).get("number") or "")
                 state = calls[call_id] = CallState(call_id=call_id, channel=name, facts=facts)
-                self.ledger.upsert_call_start(call_id, channel=name, linkedid=channel.get("linkedid"),
-                                              caller_hash=caller_hash, facts=facts.to_dict())
+                with self.ledger.write_behind():  # durable with the recording, if there is one
+                    self.ledger.upsert_call_start(call_id, channel=name, linkedid=channel.get("linkedid"),
+                                                  caller_hash=caller_hash, facts=facts.to_dict())
                 # Before continuing, so no change after the gate is missed.
                 self.control.subscribe(call_id)
             else:
