@@ -58,7 +58,7 @@ Events (EVENTS), by who writes them::
 
     guard      decision, recording_started, recording_stopped,
                recording_finalized, recording_deleted, unauthorized_recording,
-               call_resumed, gate_failed, change_failed, setvar_failed,
+               call_resumed, gate_failed, gate_shed, change_failed, setvar_failed,
                stop_failed, finalize_failed, finalize_incomplete,
                reconcile_failed, event_failed, task_failed,
                stasis_unexpected, clear_copy_removed, app_replaced,
@@ -101,6 +101,7 @@ EVENTS = frozenset({
     "unauthorized_recording",
     "call_resumed",
     "gate_failed",
+    "gate_shed",
     "change_failed",
     "setvar_failed",
     "stop_failed",

@@ -66,7 +66,8 @@ class Recordings:
             self.ledger.mark_deleting(recording_id, reason="start_failed")
             self.workers.submit(self._abandon_start, state.call_id, state.channel, recording_id, path)
             raise StartFailed(f"MixMonitor did not start on {state.channel}: {exc}") from exc
-        self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
+        with self.ledger.write_behind():  # the recording itself is durable already
+            self.ledger.set_mixmonitor_id(recording_id, started.mixmonitor_id)
         rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
         state.recording = rec
         self.events.recording_started(state, rec, policy.label)

@@ -10,7 +10,7 @@ one, over ARI for Stasis and subscriptions and AMI for variables and AstDB;
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ class CallControl(Protocol):
     def subscribe(self, call_id: str) -> None: ...
     def unsubscribe(self, call_id: str) -> None: ...
     def continue_call(self, call_id: str) -> None: ...
-    def set_variable(self, call_id: str, name: str, value: str, timeout: float) -> None: ...
+    def set_variables(self, call_id: str, variables: Mapping[str, str], timeout: float) -> None: ...
     def live_channels(self) -> dict[str, dict[str, Any]]: ...
     def final_facts(self, call_id: str) -> str | None: ...
     def forget_final_facts(self, call_id: str) -> None: ...
@@ -93,9 +93,12 @@ class LiveCallControl:
         channels = self._ari_call(self._ari.channels)
         return {c["id"]: c for c in channels if isinstance(c, dict) and isinstance(c.get("id"), str)}
 
-    def set_variable(self, call_id: str, name: str, value: str, timeout: float) -> None:
+    def set_variables(self, call_id: str, variables: Mapping[str, str], timeout: float) -> None:
+        """All at once: one round trip to Asterisk, however many variables."""
+        requests = [("Setvar", {"Channel": call_id, "Variable": name, "Value": value})
+                    for name, value in variables.items()]
         try:
-            self._ami.action("Setvar", timeout=timeout, Channel=call_id, Variable=name, Value=value)
+            self._ami.actions(requests, timeout=timeout)
         except AmiError as exc:
             raise AsteriskError(str(exc)) from exc
 

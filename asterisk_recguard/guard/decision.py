@@ -87,8 +87,12 @@ class Passes:
                recording_id: str | None) -> None:
         """A decision goes to the ledger and to the decision log, with its facts and reasons."""
         rejected = [{"purpose": r.purpose, "reason": str(r.reason)} for r in decision.rejected]
-        self.ledger.record_decision(state.call_id, trigger=trigger, facts=facts.to_dict(), record=decision.record,
-                                    purposes=decision.purposes, rejected=rejected, policy=decision.policy,
-                                    action=action, retention_days=decision.retention_days,
-                                    recording_id=recording_id, at=self.clock())
+        # Not waited for: what the decision did (a recording started, a deletion
+        # intended) is durable on its own, and the row follows within a commit.
+        with self.ledger.write_behind():
+            self.ledger.record_decision(state.call_id, trigger=trigger, facts=facts.to_dict(),
+                                        record=decision.record, purposes=decision.purposes, rejected=rejected,
+                                        policy=decision.policy, action=action,
+                                        retention_days=decision.retention_days, recording_id=recording_id,
+                                        at=self.clock())
         self.events.decision(state, facts, decision, trigger, action, recording_id, rejected)

@@ -116,6 +116,10 @@ class GuardEvents:
         self.log.emit("stasis_unexpected", level="warning", call_id=call_id, channel=channel,
                       error=f"Stasis({app}) entered without the '{gate_arg}' argument; continued")
 
+    def gate_shed(self, call_id: str, channel: str, stage: str, waited_ms: int) -> None:
+        self.log.emit("gate_shed", level="warning", call_id=call_id, channel=channel, stage=stage,
+                      waited_ms=waited_ms, decision="unavailable")
+
     def gate_failed(self, call_id: str, channel: str | None, error: str) -> None:
         self.log.emit("gate_failed", call_id=call_id, channel=channel, error=error)
 

@@ -4,7 +4,10 @@ The first pass of a call starts tracking it; a later pass (the call came
 through the gate again, after a transfer, with other purposes) is a re-gate
 of the same call. Either way the caller must never wait: whatever fails, the
 channel is continued within ``RECGUARD_GATE_TIMEOUT``, unrecorded, and the
-failure is logged. Runs on the call's lane.
+failure is logged. A gate whose time has run out (the guard is overloaded) is
+shed: it does no further work on the caller's time, tells the dialplan
+nothing, so the call goes on as ``unavailable``, and logs one ``gate_shed``
+line. Runs on the call's lane.
 """
 
 from __future__ import annotations
@@ -30,6 +33,21 @@ from .state import ActiveRecording, CallState
 log = logging.getLogger(__name__)
 
 GATE_ARG = "gate"
+
+
+class Shed(Exception):
+    """The gate's time ran out before it could answer: the caller goes on, unrecorded."""
+
+    def __init__(self, stage: str, waited_ms: int) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.waited_ms = waited_ms
+
+
+def _in_time(began: float, deadline: float, stage: str) -> None:
+    now = time.perf_counter()
+    if now > deadline:
+        raise Shed(stage, round((now - began) * 1000))
 
 
 @dataclass
@@ -69,25 +87,35 @@ class Gate:
         state = calls.get(call_id)
         first_pass = state is None  # otherwise a re-gate after a transfer
         before: ActiveRecording | None = state.recording if state else None  # an earlier pass's recording
-        subscribed = False
+        facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
+        subscribed = decided = False
+        outcome: str | None = None  # what the dialplan is told; nothing means "unavailable"
+        reason = "gate_failed"
         try:
             if not self.accepting():
                 raise RuntimeError("recguard is shutting down")
-            facts = cf.facts_from_channelvars(channel.get("channelvars") or {})
+            _in_time(began, deadline, "waiting for its turn")
             if state is None:
                 caller_hash = self.hash_caller((channel.get("caller") or {}).get("number") or "")
                 state = calls[call_id] = CallState(call_id=call_id, channel=name, facts=facts)
-                self.ledger.upsert_call_start(call_id, channel=name, linkedid=channel.get("linkedid"),
-                                              caller_hash=caller_hash, facts=facts.to_dict())
+                with self.ledger.write_behind():  # durable with the recording, if there is one
+                    self.ledger.upsert_call_start(call_id, channel=name, linkedid=channel.get("linkedid"),
+                                                  caller_hash=caller_hash, facts=facts.to_dict())
                 # Before continuing, so no change after the gate is missed.
                 self.control.subscribe(call_id)
             else:
                 facts = state.keep_withdrawal(facts)
             subscribed = True
-            if time.perf_counter() > deadline:
-                # Too slow to decide in time: the caller goes on, unrecorded.
-                raise TimeoutError(f"the gate took over {self.timeout:g} s before deciding")
+            _in_time(began, deadline, "before deciding")
             self.passes.apply(state, facts, policy, trigger="gate", deadline=deadline)
+            decided = True
+            _in_time(began, deadline, "after deciding")
+            outcome = "record" if state.recording else "skip"
+        except Shed as shed:
+            # Overloaded: no further work on the caller's time, and the truth:
+            # "unavailable", never "skip" (which says the law does not allow it).
+            self.events.gate_shed(call_id, name, shed.stage, shed.waited_ms)
+            reason = "gate_shed"
         except Exception as exc:  # the caller must go on whatever happened
             log.exception("gate failed for %s", name)
             self.events.gate_failed(call_id, name, describe(exc))
@@ -99,28 +127,32 @@ class Gate:
             # earlier pass (before a transfer) is not this pass's to undo.
             if state is not None and state.recording is not None and state.recording is not before:
                 self.recordings.discard(state, policy, reason="gate_failed", trigger="gate", only_current=True)
-        finally:
-            recording = state.recording if state is not None else None
-            told = self._tell(call_id, name, "record" if recording else "skip",
-                              recording.recording_id if recording else "", deadline)
-            if not told and state is not None and subscribed:
-                self._untrack(calls, state, before, first_pass, policy)
+            outcome = "skip" if state is not None and not first_pass or subscribed else None
+        recording = state.recording if state is not None else None
+        told = outcome is not None and self._tell(call_id, name, outcome,
+                                                  recording.recording_id if recording else "", deadline)
+        self._continue(call_id, name)
+        if state is None or not subscribed and first_pass:
+            return
+        if not told:
+            self._untrack(calls, state, before, first_pass, policy, reason)
+        if not first_pass and not decided:
+            # A re-gate the caller did not wait for: its new facts are still
+            # decided, so a recording they no longer justify stops now.
+            self.passes.reapply(state, facts, policy, "gate")
 
     def _tell(self, call_id: str, name: str, outcome: str, recording_id: str, deadline: float) -> bool:
-        """Tell the dialplan the decision and let the call go on; True if it was told.
-        The call is continued whatever happens here."""
-        told = False
+        """Tell the dialplan the decision, within the gate's time; True if it was told."""
+        variables = {cf.DECISION_VAR: outcome}
+        if recording_id:
+            variables[cf.RECORDING_ID_VAR] = recording_id
         try:
-            for variable, value in ((cf.DECISION_VAR, outcome), (cf.RECORDING_ID_VAR, recording_id)):
-                if value:
-                    wait = max(0.3, min(self.action_timeout, deadline - time.perf_counter()))
-                    self.control.set_variable(call_id, variable, value, wait)
-            told = True
+            wait = max(0.05, min(self.action_timeout, deadline - time.perf_counter()))
+            self.control.set_variables(call_id, variables, wait)
+            return True
         except AsteriskError as exc:
             self.events.gate_failed(call_id, name, str(exc))
-        finally:
-            self._continue(call_id, name)
-        return told
+            return False
 
     def _continue(self, call_id: str, name: str | None) -> None:
         try:
@@ -131,11 +163,11 @@ class Gate:
             self.events.gate_failed(call_id, name, str(exc))
 
     def _untrack(self, calls: dict[str, CallState], state: CallState, before: ActiveRecording | None,
-                 first_pass: bool, policy: Policy) -> None:
+                 first_pass: bool, policy: Policy, reason: str) -> None:
         """The dialplan did not hear the decision, so it says "unavailable" and
         skips the gate's hangup handler and withdrawal key: make that true."""
         if state.recording is not None and state.recording is not before:
-            self.recordings.discard(state, policy, reason="gate_failed", trigger="gate", only_current=True)
+            self.recordings.discard(state, policy, reason=reason, trigger="gate", only_current=True)
         if not first_pass:
             return
         calls.pop(state.call_id, None)

@@ -180,8 +180,8 @@ class Guard:
         self.passes.reapply(state, replace(state.facts, consent=Consent.WITHDRAWN), self._policy, "dtmf")
         try:
             # Tell the dialplan, the agent's desktop and a later gate pass.
-            self.control.set_variable(state.call_id, cf.CONSENT_VAR, "withdrawn",
-                                      self.recordings.mixmonitors.action_timeout)
+            self.control.set_variables(state.call_id, {cf.CONSENT_VAR: "withdrawn"},
+                                       self.recordings.mixmonitors.action_timeout)
         except AsteriskError as exc:
             self.events.setvar_failed(state, str(exc))
 

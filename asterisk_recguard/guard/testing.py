@@ -54,9 +54,9 @@ class FakeCallControl:
     def continue_call(self, call_id: str) -> None:
         self._ask("continue_call", call_id)
 
-    def set_variable(self, call_id: str, name: str, value: str, timeout: float) -> None:
-        self._ask("set_variable", call_id, name, value)
-        self.variables.setdefault(call_id, {})[name] = value
+    def set_variables(self, call_id: str, variables: Mapping[str, str], timeout: float) -> None:
+        self._ask("set_variables", call_id, dict(variables))
+        self.variables.setdefault(call_id, {}).update(variables)
 
     def live_channels(self) -> dict[str, dict[str, Any]]:
         self._ask("live_channels")

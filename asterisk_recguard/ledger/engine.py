@@ -61,6 +61,11 @@ class Engine(Protocol):
         raises. Safe to call from several threads: they take turns."""
         ...
 
+    def write_behind(self) -> AbstractContextManager[None]:
+        """Writes in this block (on this thread) return before their commit,
+        which follows within a commit's time."""
+        ...
+
     @property
     def schema_version(self) -> int: ...
 

@@ -3,6 +3,7 @@ every table's methods, each one transaction."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -35,6 +36,10 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"
+
+    def write_behind(self) -> AbstractContextManager[None]:
+        """Writes in this block return before their commit (see the engine's)."""
+        return self._engine.write_behind()
 
     @property
     def schema_version(self) -> int:

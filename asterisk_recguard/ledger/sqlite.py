@@ -8,9 +8,9 @@ and refuses a file that is not a recguard ledger or was written by a newer one.
 
 Writes share one connection, serialised by a lock, and are group-committed:
 each write runs in a savepoint of the transaction that is open, and returns
-only once a COMMIT covering it is durable. The first writer to reach the
-commit commits every write made since the last one, so under load many calls'
-writes share one fsync instead of paying one each, and a write that fails
+only once a COMMIT covering it is durable. One committer thread commits every
+write made since its last commit, so writes that arrive while it waits on the
+disk share the next fsync instead of paying one each, and a write that fails
 rolls back only its own savepoint. Reads run on a connection of the reading
 thread's own, so they never wait behind a commit; they see only committed
 data, which includes every write the thread itself has made.
@@ -22,6 +22,7 @@ before the guard acts on it) needs the commit to stay synchronous for the caller
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -31,6 +32,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
+
+log = logging.getLogger(__name__)
 
 
 def _make_private_dirs(directory: Path) -> None:
@@ -50,11 +53,16 @@ def _make_private_dirs(directory: Path) -> None:
         os.chmod(d, 0o700)
 
 
+# A writer waits this long for the commit of its write before it gives up
+# with an error; only a stalled disk comes near it.
+COMMIT_WAIT_S = 60.0
+
+
 class _Batch:
     """The writes made since the last commit, committed (or failed) together."""
 
     def __init__(self) -> None:
-        self.done = False
+        self.done = threading.Event()
         self.error: BaseException | None = None
 
 
@@ -72,6 +80,14 @@ class SqliteEngine:
         self._lock = threading.RLock()
         self._depth = 0  # nesting of write blocks on the thread holding the lock
         self._batch: _Batch | None = None
+        # The committer: one thread that commits whatever was written since its
+        # last commit, so writes that arrive while it waits on the disk share
+        # the next fsync. Started at the first write.
+        self._wake = threading.Condition()
+        self._commit_wanted = False
+        self._stopping = False
+        self._committer: threading.Thread | None = None
+        self._behind = threading.local()  # this thread's writes do not wait for their commit
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -175,6 +191,12 @@ class SqliteEngine:
             return int(self._require().execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._committer is not None:
+            self._committer.join()  # it commits what is still open first
+            self._committer = None
         with self._lock, self._readers_lock:
             for reader in self._reader_connections:
                 reader.close()
@@ -209,6 +231,10 @@ class SqliteEngine:
                 # daemon) waits at BEGIN rather than failing half-way.
                 conn.execute("BEGIN IMMEDIATE")
                 self._batch = _Batch()
+                if self._committer is None:
+                    self._committer = threading.Thread(target=self._commit_loop, name="ledger-commit",
+                                                       daemon=True)
+                    self._committer.start()
             batch = self._batch
             assert batch is not None
             conn.execute("SAVEPOINT ledger_write")
@@ -230,27 +256,70 @@ class SqliteEngine:
                 self._depth -= 1
             if self._depth:
                 return  # an outer block of this thread commits
+        if getattr(self._behind, "on", False):
+            self._want_commit()
+            return
         self._commit(batch)
 
+    @contextmanager
+    def write_behind(self) -> Iterator[None]:
+        """Writes in this block return before their commit: the committer makes
+        them durable with the next batch, within a commit's time. For writes
+        whose loss in a crash leaves nothing unexplained (a decision after the
+        recording it explains is durable, the start of a call not yet recorded);
+        a commit that fails is logged, as no caller waits to hear of it."""
+        before = getattr(self._behind, "on", False)
+        self._behind.on = True
+        try:
+            yield
+        finally:
+            self._behind.on = before
+
+    def _want_commit(self) -> None:
+        with self._wake:
+            self._commit_wanted = True
+            self._wake.notify()
+
     def _resolve(self, batch: _Batch, error: BaseException | None) -> None:
-        batch.done, batch.error = True, error
+        batch.error = error
+        batch.done.set()
         if self._batch is batch:
             self._batch = None
 
     def _commit(self, batch: _Batch) -> None:
-        with self._lock:
-            if not batch.done:
-                conn = self._require()
-                try:
-                    conn.execute("COMMIT")
-                    self._resolve(batch, None)
-                except BaseException as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    self._resolve(batch, exc)
+        """Wait until the committer has made ``batch`` durable (or failed)."""
+        self._want_commit()
+        if not batch.done.wait(COMMIT_WAIT_S):
+            raise sqlite3.OperationalError(
+                f"ledger {self.path}: no commit within {COMMIT_WAIT_S:g} s (is the disk stalled?)")
         if batch.error is not None:
             raise sqlite3.OperationalError(
                 f"ledger {self.path}: the commit failed ({batch.error})") from batch.error
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._commit_wanted and not self._stopping:
+                    self._wake.wait()
+                self._commit_wanted = False
+                stopping = self._stopping
+            self._commit_open_batch()
+            if stopping:
+                return
+
+    def _commit_open_batch(self) -> None:
+        with self._lock:
+            batch, conn = self._batch, self.connection
+            if batch is None or conn is None:
+                return
+            try:
+                conn.execute("COMMIT")
+                self._resolve(batch, None)
+            except BaseException as exc:
+                log.error("ledger %s: a commit failed, its writes are lost: %s", self.path, exc)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._resolve(batch, exc)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

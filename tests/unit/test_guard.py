@@ -246,7 +246,7 @@ def test_a_failed_start_says_skip_and_leaves_no_recording(rig: Rig) -> None:
 def test_a_decision_the_dialplan_did_not_hear_leaves_the_call_unrecorded_and_untracked(rig: Rig) -> None:
     from asterisk_recguard.guard.asterisk import AsteriskError
 
-    rig.control.fail["set_variable"] = AsteriskError("AMI Setvar: not connected")
+    rig.control.fail["set_variables"] = AsteriskError("AMI Setvar: not connected")
     rig.feed(stasis_start(channel("c13", purposes="order", notices=EVIDENCE)))
     # The dialplan says "unavailable" then: nothing may be recorded.
     assert rig.control.asked("continue_call") == [("c13",)]
@@ -322,3 +322,60 @@ def test_a_policy_reload_during_a_decision_pass_does_not_mix_two_policies(rig: R
         ("gate", "start", old_label), ("reload", "keep", new_label)]
     (started,) = rig.log.events("recording_started")
     assert started["policy"] == old_label
+
+
+# --- an overloaded guard sheds gates, and says so truthfully -----------------------------
+
+
+def test_a_gate_that_waited_past_its_time_is_shed_as_unavailable_with_no_work(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.guard.gate.timeout = 0.000001  # every gate has waited longer than this for its lane
+    rig.feed(stasis_start(channel("s1", purposes="order", notices=EVIDENCE)))
+    # Nothing told: the dialplan's own answer is "unavailable", never "skip".
+    assert "s1" not in rig.control.variables
+    assert rig.control.asked("continue_call") == [("s1",)]
+    assert rig.control.asked("subscribe") == [] and rig.mixmonitors.started == []
+    assert rig.ledger.call("s1") is None and rig.guard.tracked_calls() == 0
+    (shed,) = rig.log.events("gate_shed")
+    assert shed["stage"] == "waiting for its turn" and shed["decision"] == "unavailable"
+    assert rig.log.events("gate_failed") == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # one line, no traceback
+
+
+def test_a_gate_whose_time_ran_out_while_deciding_undoes_its_recording(rig: Rig) -> None:
+    rig.guard.gate.timeout = 0.3
+    real_start = rig.mixmonitors.start
+
+    def slow_start(channel: str, recording_id: str, timeout: float | None = None):  # type: ignore[no-untyped-def]
+        time.sleep(0.4)  # Asterisk answers, but too late for this caller
+        return real_start(channel, recording_id, timeout)
+
+    rig.mixmonitors.start = slow_start  # type: ignore[method-assign]
+    rig.feed(stasis_start(channel("s2", purposes="order", notices=EVIDENCE)))
+    assert "s2" not in rig.control.variables
+    (rec,) = rig.recordings_of("s2")
+    after = rig.ledger.recording(rec.recording_id)
+    assert after.status == RecordingStatus.DELETED and after.deletion_reason == "gate_shed"
+    assert rig.guard.tracked_calls() == 0 and rig.ledger.call("s2").status == "ended"
+    assert rig.log.events("gate_shed")[0]["stage"] == "after deciding"
+
+
+def test_a_shed_re_gate_still_decides_the_new_facts_after_the_caller_went_on(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("s3", purposes="order", notices=EVIDENCE)))
+    (rec,) = rig.recordings_of("s3")
+    rig.guard.gate.timeout = 0.000001
+    rig.feed(stasis_start(channel("s3", purposes="general_info", notices=EVIDENCE)))
+    # The dialplan was not told (unavailable for this pass) ...
+    assert rig.control.variables["s3"][cf.DECISION_VAR] == "record"  # still the first pass's answer
+    assert rig.log.events("gate_shed")
+    # ... but a transfer to general information still ends the recording.
+    assert rig.ledger.recording(rec.recording_id).status == RecordingStatus.DELETED
+
+
+def test_the_guard_recovers_by_itself_when_the_load_falls(rig: Rig) -> None:
+    rig.guard.gate.timeout = 0.000001
+    rig.feed(stasis_start(channel("s4", purposes="order", notices=EVIDENCE)))
+    rig.guard.gate.timeout = 2.0
+    rig.feed(stasis_start(channel("s5", purposes="order", notices=EVIDENCE)))
+    assert rig.control.variables["s5"][cf.DECISION_VAR] == "record"
+    assert [r.status for r in rig.recordings_of("s5")] == ["recording"]

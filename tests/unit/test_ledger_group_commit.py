@@ -30,13 +30,13 @@ def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path
     assert engine.connection is not None
     engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     threads, per_thread = 8, 40
-    slow_fsync = engine._commit  # noqa: SLF001
+    real_commit = engine._commit_open_batch  # noqa: SLF001
 
-    def commit_slowly(batch: object) -> None:
+    def commit_slowly() -> None:
         time.sleep(0.002)  # an fsync's worth: writers queue up meanwhile
-        slow_fsync(batch)  # type: ignore[arg-type]
+        real_commit()
 
-    engine._commit = commit_slowly  # type: ignore[method-assign]  # noqa: SLF001
+    engine._commit_open_batch = commit_slowly  # type: ignore[method-assign]  # noqa: SLF001
 
     def writer(n: int) -> None:
         for i in range(per_thread):
@@ -57,40 +57,32 @@ def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path
 def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     engine = _engine(ledger)
-    first_body_done, release_first = threading.Event(), threading.Event()
-    real_commit = engine._commit  # noqa: SLF001
-    first = threading.current_thread()
+    assert engine.connection is not None
+    commits: list[str] = []
+    engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    disk_free = threading.Event()
+    real_commit = engine._commit_open_batch  # noqa: SLF001
 
-    def held_commit(batch: object) -> None:
-        if threading.current_thread() is not first:
-            real_commit(batch)  # type: ignore[arg-type]
-            return
-        first_body_done.set()
-        release_first.wait(5)  # the second writer's body joins this batch meanwhile
-        real_commit(batch)  # type: ignore[arg-type]
+    def commit_when_the_disk_is_free() -> None:
+        disk_free.wait(5)  # both writes go into the open transaction meanwhile
+        real_commit()
 
-    engine._commit = held_commit  # type: ignore[method-assign]  # noqa: SLF001
-    errors: list[BaseException] = []
-
-    def second() -> None:
-        first_body_done.wait(5)
-        try:
-            with engine.transaction() as conn:
-                conn.execute("INSERT INTO calls (call_id, channel, started_at, last_facts, status) "
-                             "VALUES ('c2', 'x', '2026-11-29T00:00:00.000000Z', '{}', 'live')")
-                conn.execute("INSERT INTO calls (call_id) VALUES (NULL)")  # violates NOT NULL
-        except sqlite3.IntegrityError as exc:
-            errors.append(exc)
-        finally:
-            release_first.set()
-
-    helper = threading.Thread(target=second)
-    helper.start()
-    start_call(ledger, call_id="c1")
-    helper.join(5)
-    assert errors, "the second write should have failed"
+    engine._commit_open_batch = commit_when_the_disk_is_free  # type: ignore[method-assign]  # noqa: SLF001
+    first = threading.Thread(target=start_call, args=(ledger,), kwargs={"call_id": "c1"})
+    first.start()
+    deadline = time.monotonic() + 5
+    while engine._batch is None and time.monotonic() < deadline:  # noqa: SLF001 - c1 is written, not committed
+        time.sleep(0.01)
+    with pytest.raises(sqlite3.IntegrityError):
+        with engine.transaction() as conn:
+            conn.execute("INSERT INTO calls (call_id, channel, started_at, last_facts, status) "
+                         "VALUES ('c2', 'x', '2026-11-29T00:00:00.000000Z', '{}', 'live')")
+            conn.execute("INSERT INTO calls (call_id) VALUES (NULL)")  # violates NOT NULL
+    disk_free.set()
+    first.join(5)
     assert ledger.call("c1") is not None
     assert ledger.call("c2") is None  # its own savepoint was rolled back, nothing more
+    assert commits == ["COMMIT"]  # one commit for the batch the two shared
     ledger.close()
 
 

@@ -1,0 +1,140 @@
+"""The guard's own cost, without Asterisk: a recorded stream of call events
+replayed into a real guard whose Asterisk side answers at once
+(``asterisk_recguard.guard.testing``), with the real ledger (SQLite, WAL,
+synchronous=FULL, group commit) and the real decision log on disk.
+
+    .venv/bin/python bench/bench_guard_replay.py [--calls 2000] [--cores 1]
+
+Prints gate decisions per second (StasisStart to the dialplan told; no gate is
+shed: the gate timeout is an hour, so every gate does its whole work), the
+whole stream's events per second (gates, a fact change on a third of the
+calls, hangups with finalization), and the memory the guard holds per
+tracked call (tracemalloc, in a separate pass). Half the calls declare
+`order` after a complete notice and are recorded; half declare
+`general_info` and are not. The process is pinned to ``--cores`` cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asterisk_recguard import channelfacts as cf  # noqa: E402
+from asterisk_recguard.decisionlog import DecisionLog  # noqa: E402
+from asterisk_recguard.guard import Guard  # noqa: E402
+from asterisk_recguard.guard.testing import (  # noqa: E402
+    FakeCallControl,
+    FakeMixMonitors,
+    channel,
+    destroyed,
+    stasis_start,
+    varset,
+)
+from asterisk_recguard.ledger import Ledger  # noqa: E402
+from asterisk_recguard.policy import load_policy  # noqa: E402
+from asterisk_recguard.resources import default_policy_path  # noqa: E402
+
+EVIDENCE = "evidence-v1:complete"
+SECRET = "bench-" + "s" * 40
+
+
+def stream(calls: int) -> tuple[list[dict], list[dict]]:
+    """The gates, then the rest of every call: a change on a third, then the hangup."""
+    gates, rest = [], []
+    for i in range(calls):
+        purpose = "order" if i % 2 == 0 else "general_info"
+        chan = channel(f"replay-{i}", purposes=purpose, notices=EVIDENCE, caller=f"+38640{i:06d}")
+        gates.append(stasis_start(chan))
+        if i % 3 == 0:
+            rest.append(varset(channel(f"replay-{i}", purposes=purpose, notices=EVIDENCE,
+                                       outcome="transaction"), cf.OUTCOME_VAR))
+        rest.append(destroyed(channel(f"replay-{i}", purposes=purpose, notices=EVIDENCE, outcome="transaction")))
+    return gates, rest
+
+
+def make_guard(directory: Path) -> tuple[Guard, Ledger, DecisionLog]:
+    recordings = directory / "recordings"
+    recordings.mkdir()
+    ledger = Ledger(directory / "ledger.sqlite3")
+    log = DecisionLog(directory / "decisions.jsonl")
+    guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
+                  mixmonitors=FakeMixMonitors(recordings), ledger=ledger, decision_log=log,
+                  hash_secret=SECRET, lanes=32, workers=4, gate_timeout=3600.0)
+    return guard, ledger, log
+
+
+def timed_run(calls: int) -> None:
+    gates, rest = stream(calls)
+    with tempfile.TemporaryDirectory(prefix="recguard-replay-") as directory:
+        guard, ledger, log = make_guard(Path(directory))
+        try:
+            began = time.perf_counter()
+            for event in gates:
+                guard.on_ari_event(event)
+            guard.wait_idle(600)
+            gated = time.perf_counter() - began
+            for event in rest:
+                guard.on_ari_event(event)
+            guard.wait_idle(600)
+            total = time.perf_counter() - began
+            seconds = sorted(guard.gate_seconds)
+        finally:
+            guard.shutdown(60)
+            ledger.close()
+            log.close()
+    print(f"gate decisions: {calls} in {gated:.2f} s = {calls / gated:,.0f}/s "
+          f"(gate time median {1000 * seconds[len(seconds) // 2]:.1f} ms, "
+          f"p99 {1000 * seconds[int(len(seconds) * 0.99)]:.1f} ms while the burst queued)")
+    events = len(gates) + len(rest)
+    print(f"whole stream: {events} events in {total:.2f} s = {events / total:,.0f} events/s "
+          f"(including finalization: hashing, ledger, decision log)")
+
+
+def memory_per_call(calls: int) -> None:
+    gates, _ = stream(calls)
+    with tempfile.TemporaryDirectory(prefix="recguard-replay-") as directory:
+        guard, ledger, log = make_guard(Path(directory))
+        try:
+            guard.on_ari_event(gates[0])  # warm up: lazily built objects are not per call
+            guard.wait_idle(60)
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for event in gates[1:]:
+                guard.on_ari_event(event)
+            guard.wait_idle(600)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+            tracked = guard.tracked_calls() - 1
+        finally:
+            guard.shutdown(60)
+            ledger.close()
+            log.close()
+    print(f"memory: {(after - before) / tracked:,.0f} bytes per tracked call ({tracked} calls tracked)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (default 1)")
+    args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))[: max(1, args.cores)]
+    os.sched_setaffinity(0, cores)
+    print(f"pinned to {len(cores)} core(s); {args.calls} calls")
+    timed_run(args.calls)
+    memory_per_call(args.calls)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
