@@ -12,10 +12,11 @@ from .guardrun import guard_in_process, read_log
 
 
 def test_a_gate_over_its_time_continues_unrecorded(sandbox: Sandbox, idle: CallerSimulator) -> None:
-    facts = {"RECGUARD_PURPOSE": "order", "RECGUARD_NOTICES": "evidence-v1:complete"}
+    # Through the real gate subroutine, which turns "no decision" into "unavailable".
+    facts = {"TEST_PURPOSE": "order", "RECGUARD_NOTICES": "evidence-v1:complete"}
     # No real gate decides within a microsecond: the limit is always exceeded.
     with guard_in_process(sandbox.env_file, RECGUARD_GATE_TIMEOUT="0.000001") as daemon:
-        call = idle.call("recguard-test-guard", "direct", variables=facts)
+        call = idle.call("recguard-test-guard", "viagate", variables=facts)
         call.wait_answered()
         assert call.wait_centre_variable("TEST_AFTER_GATE") == "yes"
         assert call.centre_variable("RECGUARD_DECISION") == "unavailable"
