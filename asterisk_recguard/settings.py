@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .display import ECHO_LIMIT, printable
+
 # raw_value is re-exported: `recguard logs` reads one raw value from here even
 # when the rest of the configuration is incomplete.
 from .envfile import ENV_FILE_VARIABLE, PREFIX, SettingsError, raw_value, read_sources
@@ -110,6 +112,11 @@ class _Bad(ValueError):
     pass
 
 
+def _echo(raw: str) -> str:
+    """A value quoted back in its error: escaped and shortened."""
+    return printable(raw, ECHO_LIMIT)
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise _Bad("is empty")
@@ -136,13 +143,13 @@ def _url(raw: str) -> str:
     value = _text(raw)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Bad(f'"{value}" is not an http:// or https:// URL')
+        raise _Bad(f'"{_echo(value)}" is not an http:// or https:// URL')
     try:
         parts.port
     except ValueError:
-        raise _Bad(f'"{value}" has a bad port number') from None
+        raise _Bad(f'"{_echo(value)}" has a bad port number') from None
     if parts.query or parts.fragment:
-        raise _Bad(f'"{value}" must not have a query or fragment')
+        raise _Bad(f'"{_echo(value)}" must not have a query or fragment')
     return value.rstrip("/")
 
 
@@ -153,7 +160,7 @@ def _matching(pattern: str, problem: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = _text(raw)
         if not compiled.fullmatch(value):
-            raise _Bad(f'"{value}" {problem}')
+            raise _Bad(f'"{_echo(value)}" {problem}')
         return value
 
     return parse
@@ -169,7 +176,7 @@ def _either(first: str, second: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in (first, second):
-            raise _Bad(f'"{raw}" is neither "{first}" nor "{second}"')
+            raise _Bad(f'"{_echo(raw)}" is neither "{first}" nor "{second}"')
         return value
 
     return parse
@@ -182,7 +189,7 @@ _unauthorized = _either("enforce", "log")
 def _port(raw: str) -> int:
     value = raw.strip()
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise _Bad(f'"{raw}" is not a port number (1-65535)')
+        raise _Bad(f'"{_echo(raw)}" is not a port number (1-65535)')
     return int(value)
 
 
@@ -193,7 +200,7 @@ def _path(raw: str) -> Path:
 def _absolute_path(raw: str) -> Path:
     path = _path(raw)
     if not path.is_absolute():
-        raise _Bad(f'"{raw}" is not an absolute path')
+        raise _Bad(f'"{_echo(raw)}" is not an absolute path')
     return path
 
 
@@ -204,7 +211,7 @@ def _switch(raw: str) -> bool:
 def _seconds(raw: str) -> int:
     value = raw.strip()
     if not value.isdigit():
-        raise _Bad(f'"{raw}" is not a whole number of seconds (0 or more)')
+        raise _Bad(f'"{_echo(raw)}" is not a whole number of seconds (0 or more)')
     return int(value)
 
 
@@ -212,9 +219,9 @@ def _gate_timeout(raw: str) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise _Bad(f'"{raw}" is not a number of seconds') from None
+        raise _Bad(f'"{_echo(raw)}" is not a number of seconds') from None
     if not math.isfinite(value) or not 0 < value <= MAX_GATE_TIMEOUT:
-        raise _Bad(f'"{raw}" is not between 0 and {MAX_GATE_TIMEOUT:g} seconds')
+        raise _Bad(f'"{_echo(raw)}" is not between 0 and {MAX_GATE_TIMEOUT:g} seconds')
     return value
 
 
@@ -224,7 +231,7 @@ _COUNTRY_RE = re.compile(r"[1-9][0-9]{0,2}")
 def _country_code(raw: str) -> str:
     value = raw.strip()
     if not _COUNTRY_RE.fullmatch(value):
-        raise _Bad(f'"{raw}" is not a country calling code (1-3 digits, no "+" or leading 0)')
+        raise _Bad(f'"{_echo(raw)}" is not a country calling code (1-3 digits, no "+" or leading 0)')
     return value
 
 
