@@ -25,7 +25,9 @@ never the caller's number). DIR is created with mode 0700 (or must be
 empty), files are 0600.
 
 A reason is mandatory: reading a recording through recguard without one is
-not possible. The export goes to the access log with your user name.
+not possible. The export goes to the access log with your user name, and so
+does every attempt on a recording that stops short, whatever stops it (a key
+file that cannot be read, a directory that cannot be used, an interruption).
 
 A purpose is mandatory too (--for PURPOSE, a purpose id of the policy): the
 one the export serves. A recording is tagged with exactly the purposes that

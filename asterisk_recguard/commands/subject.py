@@ -53,7 +53,8 @@ each against its SHA-256 in the ledger and writes DIR/manifest.json (ids, call
 dates, purposes, legal bases, deadlines, sha256; never the number). All or
 nothing: if one recording fails authentication or verification, or is still
 being recorded, nothing is written and each failure is named. DIR is created
-with mode 0700 (or must be empty); files are 0600.
+with mode 0700 (or must be empty); files are 0600. The export goes to the
+access log, and so does an attempt that stops short, whatever stops it.
 
 {_dpo.CONFIG_NOTE}
 
