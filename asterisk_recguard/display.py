@@ -73,6 +73,13 @@ def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
     return printable(repr(value), limit)
 
 
+# A message's first line says what is wrong; each further line is a detail,
+# indented by two spaces (the settings' problems, an export's failures).
+_DETAIL_LINE = re.compile(r"\n(?=  )")
+
+
 def printable_lines(text: str, limit: int | None = LINE_LIMIT) -> str:
-    """A message meant to span lines: each of its lines through :func:`printable`."""
-    return "\n".join(printable(line, limit) for line in text.split("\n"))
+    """A message: its first line and its detail lines (a line break followed
+    by two spaces) kept, each through :func:`printable`. Any other line
+    break is escaped like the rest, so quoted text cannot start a line."""
+    return "\n".join(printable(line, limit) for line in _DETAIL_LINE.split(text))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from asterisk_recguard.display import ECHO_LIMIT, printable
+from asterisk_recguard.display import ECHO_LIMIT, printable, printable_lines, quoted
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,17 @@ def test_escapes_count_towards_the_limit_and_are_never_cut_in_half() -> None:
 def test_anything_is_shown_as_its_text() -> None:
     assert printable(None) == "None"
     assert printable(42) == "42"
+
+
+def test_an_echo_is_quoted_escaped_and_short() -> None:
+    assert quoted("order") == "'order'"
+    assert quoted("x\ny") == r"'x\ny'"
+    assert quoted(LONG := "z" * 500) == "'" + "z" * ECHO_LIMIT + f"…({len(LONG)} chars)'"
+    assert quoted([1, "a"]) == "[1, 'a']"
+
+
+def test_a_message_keeps_only_its_indented_detail_lines() -> None:
+    message = "2 problems:\n  first\n  second\x1b"
+    assert printable_lines(message) == "2 problems:\n  first\n  " + r"second\x1b"
+    assert printable_lines("no such file /x\nRECORD this call") == r"no such file /x\nRECORD this call"
+    assert printable_lines("x" * 2000 + "\n  y").startswith("x" * 1000 + "…(2000 chars)\n  y")

@@ -131,6 +131,13 @@ def test_a_long_notice_is_shortened_in_its_error(capsys: pytest.CaptureFixture[s
     assert_short_echo(err)
 
 
+def test_a_path_cannot_forge_a_line_in_its_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "decide", "--purpose", "order", "--policy",
+                           "/nonexistent/policy.toml\nRECORD this call\x1b[2J")
+    assert (status, out) == (2, "") and err.count("\n") == 1
+    assert r"policy.toml\nRECORD this call\x1b[2J: no such policy file" in err
+
+
 # --- policy and settings errors ----------------------------------------------------------
 
 
