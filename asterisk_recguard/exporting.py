@@ -12,11 +12,11 @@ nothing.
 Every attempt goes to the access log, whatever stops it: a purpose the
 recordings lack (outcome ``refused``), a recording not ready, a key file that
 cannot be read, a directory that cannot be used, a failure or an interruption
-half-way (outcome ``failed``, with the reason). All are written in one place,
-:meth:`exportlog.Attempt.stopped`, as the attempt unwinds. Only a request that is
-itself wrong (no reason; for one recording, no purpose) fails before, as a
-usage error: the commands likewise settle the purpose and the recording id
-before they call :func:`export_recordings`.
+half-way (outcome ``failed``, with the reason). All are written in one
+place, :meth:`exportlog.Attempt.stopped`, as the attempt unwinds. Only a
+request that is itself wrong (no reason; for one recording, no purpose)
+fails before, as a usage error: the commands likewise settle the purpose and
+the recording id before they call :func:`export_recordings`.
 
 An export for any other reason than the data subject's own request states
 the purpose it serves, and is refused unless every recording was made for
@@ -184,7 +184,7 @@ def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Record
     if request == REQUEST_RECORDING and for_purpose is None:
         raise UserError("an export of a recording needs the purpose it serves: add --for PURPOSE")
     attempt = Attempt(ledger, log, actor=actor, reason=why, request=request,
-                       caller_hash=caller_hash, for_purpose=for_purpose, clock=clock)
+                      caller_hash=caller_hash, for_purpose=for_purpose, clock=clock)
     try:
         return _export(attempt, recordings, directory, keyring)
     except BaseException as exc:
