@@ -1,10 +1,35 @@
-"""Recognise field names that would carry a caller's number, so that the
-ledger can refuse them and the decision log can mask them.
+"""Keep caller numbers out of what recguard stores and logs: recognise field
+names that would carry one, and mask numbers inside names.
 
 Caller numbers are personal data that recguard must never store or log in
 clear (only their keyed hash). Both the ledger and the decision log accept
 free-form JSON (facts, details), so one shared rule decides which key names
 are too dangerous to let through, whatever spelling the code uses.
+
+Names recguard must keep (channels, files of recordings made behind its back,
+dialplan locations) may be built from numbers; :func:`mask_numbers` replaces
+each number in them by ``[number]``. The rule:
+
+- A number is a run of digit groups joined by separators, with 7 or more
+  digits in all (phone numbers are 7 to 15 digits, E.164). Between two groups
+  stand one to three of: space, ``.``, ``-``, ``/``, ``(``, ``)``, ``_``; letters
+  and anything else end a run, and digits glued to letters count
+  (``from040123456``). So ``040123456``, ``+386 40 123 456``, ``(040) 123-456``,
+  ``040/123-456``, ``040.123.456`` and ``0038640-123-456`` are each one number,
+  masked whole with a leading ``+`` or ``(``.
+- Not numbers, whatever their digits: runs of fewer than 7 digits
+  (extensions, priorities, ports, times); Asterisk's channel counter, eight
+  hex digits after a ``-`` at the end of the name or before ``;``
+  (``PJSIP/trunk-00000012``, ``…-0000001a;2``); hex ids, a word of 32, 40 or
+  64 hex digits with a letter among them (recording ids, SHA-1, SHA-256); and
+  a run that is exactly a date, ``YYYY-MM-DD`` or ``YYYY/MM/DD``, as programs
+  write dates into file names and spool paths (no one writes a phone number
+  so).
+- Masked like any number, on purpose: a date joined to more digits
+  (``2026-11-29-040123456``), a compact date (``20261129``) or a date in
+  another form, a call's unique id (``1764324723.12``) and an IPv4 address of
+  7 or more digits: none can be told from a number by its shape alone, and
+  what is lost is only a hint for the operator.
 """
 
 from __future__ import annotations
@@ -67,28 +92,68 @@ def find_caller_number_key(value: object, _path: str = "") -> str | None:
     return None
 
 
-# Phone numbers are 7 to 15 digits (E.164), possibly after a "+" or "00";
-# internal extensions, sequence numbers and ports are shorter. A run inside
-# a longer token of letters and digits (a hex recording id) is not a number.
-_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])\+?\d{7,}(?![0-9A-Za-z])")
+# --- numbers inside names (the rule is in the module docstring) ---------------
+
 MASK = "[number]"
+MIN_DIGITS = 7
+_WORD = re.compile(r"[^\W_]+")
+_DIGITS = re.compile(r"\d+")
+_SEPARATORS = re.compile(r"[ ./()_-]{1,3}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_HEX_ID_LENGTHS = frozenset({32, 40, 64})
+_DATE = re.compile(r"(?:19|20)\d\d([-/])(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])")
 
 
 def mask_numbers(text: str) -> str:
-    """Replace every run of seven or more digits by ``[number]``.
+    """Replace every number in ``text`` by ``[number]`` (the rule: module docstring).
 
     For names built from dialled or presented numbers that recguard must
     keep: channel names (``Local/0038640123456@out-…``), file names of
-    recordings made behind its back (``…-040123456-….wav``), dialplan
+    recordings made behind its back (``/mon/+386 40 123 456.wav``), dialplan
     locations (``from-pstn,040123456,1``). What remains still tells an
     operator where to look.
     """
-    return _NUMBER_RUN.sub(lambda m: m.group() if _channel_sequence(text, m) else MASK, text)
+    masked: list[str] = []
+    done = 0
+    for start, end in _numbers(text):
+        masked += [text[done:start], MASK]
+        done = end
+    return "".join(masked) + text[done:] if masked else text
 
 
-def _channel_sequence(text: str, match: re.Match[str]) -> bool:
-    """Asterisk's channel counter (``PJSIP/trunk-00000012``, ``…-0000001a;2``): eight
-    hex digits after the last dash, at the end of the name or before ``;``."""
-    start, end = match.span()
-    return (end - start == 8 and start > 0 and text[start - 1] == "-"
-            and (end == len(text) or text[end] == ";"))
+def _numbers(text: str) -> list[tuple[int, int]]:
+    """The spans to mask, in order."""
+    ids = [word.span() for word in _WORD.finditer(text) if _is_id(text, word)]
+    groups = [m.span() for m in _DIGITS.finditer(text)
+              if not any(a <= m.start() < b for a, b in ids)]
+    runs: list[list[tuple[int, int]]] = []
+    for group in groups:
+        if runs and _SEPARATORS.fullmatch(text, runs[-1][-1][1], group[0]):
+            runs[-1].append(group)
+        else:
+            runs.append([group])
+    return [span for run in runs if (span := _masked_span(text, run))]
+
+
+def _is_id(text: str, word: re.Match[str]) -> bool:
+    """A channel counter or a hex id: the digits in it are not a number."""
+    value, (start, end) = word.group(), word.span()
+    if not _HEX.fullmatch(value):
+        return False
+    if len(value) == 8:
+        return start > 0 and text[start - 1] == "-" and (end == len(text) or text[end] == ";")
+    return len(value) in _HEX_ID_LENGTHS and not value.isdigit()
+
+
+def _masked_span(text: str, run: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The span a run of digit groups masks, or None when it is not a number."""
+    start, end = run[0][0], run[-1][1]
+    if sum(b - a for a, b in run) < MIN_DIGITS or _DATE.fullmatch(text, start, end):
+        return None
+    if start > 0 and text[start - 1] == "(":
+        start -= 1
+    if start > 0 and text[start - 1] == "+":
+        start -= 1
+    if end < len(text) and text[end] == ")" and text.count("(", start, end) > text.count(")", start, end):
+        end += 1
+    return start, end

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from .display import quoted
 from .errors import UserError
 from .ledger import Ledger, Recording
 from .storage import is_recording_id
@@ -48,7 +49,7 @@ def check_recording_id(text: str) -> str:
     value = text.strip().lower()
     if not is_recording_id(value):
         raise UserError(
-            f"{text!r} is not a recording id (32 hex digits); "
+            f"{quoted(text)} is not a recording id (32 hex digits); "
             "find ids with: recguard subject find --caller NUMBER"
         )
     return value

@@ -9,6 +9,17 @@ a worker thread, and reconnection with backoff for ever.
 Every header value is checked before it is sent: a CR or LF in a value would
 let whoever controls it append headers or whole actions, so such a value is
 refused with :class:`AmiInjectionError` and nothing is sent.
+
+What comes back is checked too. A message that repeats a header (in any case)
+is malformed: were a caller-controlled header ever to carry a line break, the
+header it injects (an ``Uniqueid:``) could stand before the real one. Such an
+event is ignored, with a warning that names the event and the header and
+quotes no value; such a response to one of our actions, or an event of its
+event list, makes the action fail as if Asterisk had answered ``Error``. The
+one exception is ``ChanVariable`` (and ``DestChanVariable`` and the like):
+Asterisk writes one such line per variable when manager.conf sets
+``channelvars``. No response recguard relies on (MixMonitor, Getvar, Setvar,
+DBGet and its events, StopMixMonitor, Login) repeats a header.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._reconnect import Reconnecting
+from .display import ECHO_LIMIT, printable
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +84,8 @@ def encode_action(action: str, action_id: str, headers: Mapping[str, str | list[
 
 
 def parse_message(block: str) -> Message:
-    """A block of ``Key: Value`` lines; a repeated key keeps its first value."""
+    """A block of ``Key: Value`` lines; a repeated key keeps its first value
+    (the client refuses such a block first: see :func:`repeated_header`)."""
     message: Message = {}
     for line in block.split("\r\n"):
         if ":" not in line:
@@ -80,6 +93,23 @@ def parse_message(block: str) -> Message:
         key, _, value = line.partition(":")
         message.setdefault(key.strip(), value.strip())
     return message
+
+
+def repeated_header(block: str) -> str | None:
+    """The first header name that ``block`` repeats, compared without case;
+    None when it repeats none. ``…ChanVariable`` lines may repeat."""
+    seen: set[str] = set()
+    for line in block.split("\r\n"):
+        if ":" not in line:
+            continue
+        name = line.partition(":")[0].strip()
+        folded = name.lower()
+        if folded.endswith("chanvariable"):
+            continue
+        if folded in seen:
+            return name
+        seen.add(folded)
+    return None
 
 
 class _Pending:
@@ -228,6 +258,9 @@ class AmiClient(Reconnecting):
             message = parse_message(block)
             if message.get("ActionID") == login_id:
                 break
+        repeated = repeated_header(block)
+        if repeated is not None:
+            raise AmiError(f"AMI login: malformed response (repeated header {printable(repeated, ECHO_LIMIT)})")
         if message.get("Response", "").lower() != "success":
             raise AmiError(f"AMI login as {self.user!r} refused: {message.get('Message', 'no reason')}")
         self.connected.set()
@@ -266,15 +299,19 @@ class AmiClient(Reconnecting):
             return "not connected"
         try:
             while not self._stop.is_set():
-                self._route(parse_message(self._read_until(sock, b"\r\n\r\n")))
+                block = self._read_until(sock, b"\r\n\r\n")
+                self._route(parse_message(block), repeated_header(block))
         except (OSError, AmiError) as exc:
             return str(exc) or type(exc).__name__
         return "stopped"
 
-    def _route(self, message: Message) -> None:
+    def _route(self, message: Message, repeated: str | None = None) -> None:
         action_id = message.get("ActionID", "")
         with self._pending_lock:
             pending = self._pending.get(action_id)
+        if repeated is not None:
+            self._malformed(message, repeated, pending)
+            return
         if pending is not None:
             if "Response" in message:
                 pending.response = AmiResponse(message)
@@ -292,6 +329,19 @@ class AmiClient(Reconnecting):
                 return
         if "Event" in message:
             self._events.put(message)
+
+    def _malformed(self, message: Message, repeated: str, pending: _Pending | None) -> None:
+        """A message that repeats a header: its action fails, an event is dropped."""
+        name = printable(repeated, ECHO_LIMIT)
+        if pending is not None:
+            log.warning("AMI response to our action repeats the header %s: the action fails", name)
+            pending.response = AmiResponse(
+                {"Response": "Error", "Message": f"malformed response: repeated header {name}"})
+            pending.collecting = False
+            pending.done.set()
+            return
+        event = printable(message.get("Event", "?"), ECHO_LIMIT)
+        log.warning("AMI event %s repeats the header %s: ignored as malformed", event, name)
 
     def _dispatch(self) -> None:
         while True:

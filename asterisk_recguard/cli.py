@@ -11,8 +11,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
+from .display import printable, printable_lines
 from .errors import UserError
 
 # Order here is the order in `recguard --help`.
@@ -48,8 +50,21 @@ see config/recguard.env.example.
 """
 
 
+# argparse's own messages are short; what makes one long is the argument it quotes.
+USAGE_LIMIT = 300
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors quote the argument given (``invalid choice: '…'``):
+    they are escaped and shortened like every other echo. Subcommands' parsers
+    are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message, USAGE_LIMIT))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="recguard",
         description=(
             "Lawful call recording for Asterisk: records a call only when a "
@@ -75,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"recguard: error: {exc}", file=sys.stderr)
+        # Each line escaped: the message is ours, but may quote what is not.
+        print(f"recguard: error: {printable_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from types import FrameType
 from .ami import AmiClient
 from .ari import AriClient, EventStream
 from .decisionlog import DecisionLog, TolerantLog
+from .display import printable
 from .errors import UserError
 from .guard import Guard, LiveCallControl
 from .ledger import Ledger, utcnow
@@ -140,7 +141,7 @@ class Daemon:
     def _unreachable(self, what: str, where: str, error: str) -> None:
         """Not fatal: the guard keeps trying, and until then calls pass the gate unrecorded."""
         message = f"{what} at {where} not reachable yet ({error or 'no answer'}); retrying, calls go unrecorded meanwhile"
-        print(f"recguard: warning: {message}", file=sys.stderr, flush=True)
+        print(f"recguard: warning: {printable(message)}", file=sys.stderr, flush=True)
         self.decision_log.emit(f"{what.lower()}_unreachable", level="warning", error=message)
 
     def _refuse_second_instance(self) -> None:
@@ -193,8 +194,8 @@ class Daemon:
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
         print(
-            f"recguard: guarding app {self.settings.ari_app!r} on {self.settings.ari_url}; "
-            f"policy {self.policy.label}; decision log {self.settings.decision_log}",
+            printable(f"recguard: guarding app {self.settings.ari_app!r} on {self.settings.ari_url}; "
+                      f"policy {self.policy.label}; decision log {self.settings.decision_log}"),
             file=sys.stderr,
             flush=True,
         )
@@ -208,5 +209,5 @@ def run(env_file: Path | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="recguard: %(levelname)s %(name)s: %(message)s")
     settings = load_settings(env_file)
     for warning in settings.warnings:
-        print(f"recguard: warning: {warning}", file=sys.stderr)
+        print(f"recguard: warning: {printable(warning)}", file=sys.stderr)
     return Daemon(settings).run_forever()

@@ -7,7 +7,16 @@ finalization; if any recording fails (its ciphertext does not authenticate,
 its file is missing or is not the recording finalized), every file already
 written is removed and the export fails naming each failure. The directory is
 then either a complete, verified export with its ``manifest.json``, or
-nothing. Failed attempts are logged too.
+nothing.
+
+Every attempt goes to the access log, whatever stops it: a purpose the
+recordings lack (outcome ``refused``), a recording not ready, a key file that
+cannot be read, a directory that cannot be used, a failure or an interruption
+half-way (outcome ``failed``, with the reason). All are written in one
+place, :meth:`exportlog.Attempt.stopped`, as the attempt unwinds. Only a
+request that is itself wrong (no reason; for one recording, no purpose)
+fails before, as a usage error: the commands likewise settle the purpose and
+the recording id before they call :func:`export_recordings`.
 
 An export for any other reason than the data subject's own request states
 the purpose it serves, and is refused unless every recording was made for
@@ -34,6 +43,7 @@ from . import __version__
 from .access import Clock, moment, require_reason
 from .decisionlog import EventLog
 from .errors import UserError
+from .exportlog import Attempt, ExportFailed, ExportRefused
 from .ledger import Ledger, Recording, format_ts, utcnow
 from .lifecycle import RecordingStatus
 from .vault import Keyring, VaultError, atomic_output, decrypt_file
@@ -42,20 +52,6 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "recguard-export-1"
 REQUEST_SUBJECT = "data_subject"
 REQUEST_RECORDING = "recording"
-
-
-class ExportFailed(UserError):
-    """Nothing was exported; the message lists every recording that failed and why."""
-
-    def __init__(self, message: str, failures: Sequence[tuple[str, str]]) -> None:
-        super().__init__(message, exit_code=1)
-        self.failures = list(failures)
-
-
-class ExportRefused(ExportFailed):
-    """Nothing was exported because a recording was not made for the purpose
-    the export serves. Exit status 1 like any refusal: the request was
-    understood, and the answer is no."""
 
 
 def call_date(ledger: Ledger, rec: Recording) -> datetime | None:
@@ -181,32 +177,32 @@ def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Record
     manifest and the access log record it. A data subject's export has none.
 
     ``keyring`` is called once, and only if a recording is encrypted. Raises
-    ExportFailed (nothing left behind) when any recording cannot be exported.
+    ExportFailed (nothing left behind) when any recording cannot be exported;
+    whatever is raised, the attempt is in the access log first.
     """
     why = require_reason(reason, "an export")
     if request == REQUEST_RECORDING and for_purpose is None:
         raise UserError("an export of a recording needs the purpose it serves: add --for PURPOSE")
-    if for_purpose is not None:
-        _refuse_other_purposes(ledger, log, recordings, for_purpose, reason=why, actor=actor,
-                               request=request, caller_hash=caller_hash, clock=clock)
+    attempt = Attempt(ledger, log, actor=actor, reason=why, request=request,
+                      caller_hash=caller_hash, for_purpose=for_purpose, clock=clock)
+    try:
+        return _export(attempt, recordings, directory, keyring)
+    except BaseException as exc:
+        attempt.stopped(recordings, exc)
+        raise
+
+
+def _export(attempt: Attempt, recordings: Sequence[Recording], directory: Path,
+            keyring: Callable[[], Keyring]) -> ExportResult:
+    if attempt.for_purpose is not None:
+        _refuse_other_purposes(recordings, attempt.for_purpose)
     not_ready = [(rec.recording_id, _not_exportable(rec))
                  for rec in recordings if rec.status != RecordingStatus.FINALIZED]
     if not_ready:
-        log.emit("export_failed", actor=actor, reason=why, request=request,
-                 caller_hash=caller_hash, for_purpose=for_purpose,
-                 failures=[dict(recording_id=r, error=e) for r, e in not_ready])
         raise ExportFailed(_failure_message(not_ready, nothing_written=True), not_ready)
     result = ExportResult(directory=directory, manifest=None)
     if not recordings:
-        # Nothing to hand over, but the request was answered: that is on record too.
-        detail: dict[str, Any] = {"request": request, "outcome": "nothing_found"}
-        if caller_hash:
-            detail["caller_hash"] = caller_hash
-        if for_purpose is not None:
-            detail["for_purpose"] = for_purpose
-        ledger.log_access(actor=actor, action="export", reason=why, detail=detail, at=clock())
-        log.emit("export", actor=actor, reason=why, request=request, caller_hash=caller_hash,
-                 recordings=[])
+        attempt.nothing_found()  # the request was answered: that is on record too
         return result
 
     loaded: list[Keyring] = []
@@ -231,15 +227,15 @@ def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Record
                 written.append(out)
         if failures:
             raise ExportFailed(_failure_message(failures, nothing_written=True), failures)
-        entries = [_manifest_entry(ledger, rec) for rec in recordings]
-        exported_at = clock()
+        entries = [_manifest_entry(attempt.ledger, rec) for rec in recordings]
+        exported_at = attempt.clock()
         manifest = {
             "format": MANIFEST_FORMAT,
             "exported_at": exported_at,
-            "exported_by": actor,
-            "reason": why,
-            "request": request,
-            **({"for_purpose": for_purpose} if for_purpose is not None else {}),
+            "exported_by": attempt.actor,
+            "reason": attempt.reason,
+            "request": attempt.request,
+            **({"for_purpose": attempt.for_purpose} if attempt.for_purpose is not None else {}),
             "tool": f"recguard {__version__}",
             "recordings": entries,
         }
@@ -247,33 +243,7 @@ def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Record
         _write_private(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False,
                                                  default=_json_value) + "\n")
         written.append(manifest_path)
-        for rec in recordings:
-            detail = {"request": request, "to": str(directory), "sha256": rec.sha256}
-            if caller_hash:
-                detail["caller_hash"] = caller_hash
-            if for_purpose is not None:
-                detail["for_purpose"] = for_purpose
-            ledger.log_access(actor=actor, action="export", reason=why,
-                              recording_id=rec.recording_id, call_id=rec.call_id,
-                              detail=detail, at=exported_at)
-            log.emit("export", call_id=rec.call_id, recording_id=rec.recording_id, actor=actor,
-                     reason=why, request=request, caller_hash=caller_hash,
-                     for_purpose=for_purpose, to=str(directory), sha256=rec.sha256)
-    except ExportFailed:
-        _undo(written, directory, created)
-        for recording_id, error in failures:
-            rec_call = next((r.call_id for r in recordings if r.recording_id == recording_id), None)
-            # An attempt that produced nothing is still an attempt to read personal data.
-            failed: dict[str, Any] = {"request": request, "outcome": "failed", "error": error}
-            if for_purpose is not None:
-                failed["for_purpose"] = for_purpose
-            ledger.log_access(actor=actor, action="export", reason=why,
-                              recording_id=recording_id, call_id=rec_call, detail=failed,
-                              at=clock())
-            log.emit("export_failed", call_id=rec_call, recording_id=recording_id, actor=actor,
-                     reason=why, request=request, caller_hash=caller_hash,
-                     for_purpose=for_purpose, error=error)
-        raise
+        attempt.exported(recordings, directory, exported_at)
     except BaseException:
         _undo(written, directory, created)
         raise
@@ -283,37 +253,20 @@ def export_recordings(ledger: Ledger, log: EventLog, recordings: Sequence[Record
     return result
 
 
-def _refuse_other_purposes(ledger: Ledger, log: EventLog, recordings: Sequence[Recording],
-                           for_purpose: str, *, reason: str, actor: str, request: str,
-                           caller_hash: str | None, clock: Clock) -> None:
+def _refuse_other_purposes(recordings: Sequence[Recording], for_purpose: str) -> None:
     """Raise ExportRefused, before anything is read or written, if a recording
     was not made for ``for_purpose``.
 
     The refused attempt is an attempt to read personal data beyond its
-    purpose, so each refused recording goes to the access log (action
+    purpose: each refused recording goes to the access log (action
     ``export``, outcome ``refused``) and to the decision log as
-    ``export_failed`` with level warning: nothing is broken, but the DPO
-    wants to see who tried to use a recording for what.
+    ``export_failed`` with level warning, as the attempt unwinds.
     """
     refused = [rec for rec in recordings if for_purpose not in rec.purposes]
     if not refused:
         return
-    at = clock()
-    failures: list[tuple[str, str]] = []
-    for rec in refused:
-        why = f"it was recorded for {_purposes(rec)}, not for {for_purpose}"
-        failures.append((rec.recording_id, why))
-        detail: dict[str, Any] = {"request": request, "for_purpose": for_purpose,
-                                  "purposes": list(rec.purposes), "outcome": "refused"}
-        if caller_hash:
-            detail["caller_hash"] = caller_hash
-        ledger.log_access(actor=actor, action="export", reason=reason,
-                          recording_id=rec.recording_id, call_id=rec.call_id, detail=detail,
-                          at=at)
-        log.emit("export_failed", level="warning", call_id=rec.call_id,
-                 recording_id=rec.recording_id, actor=actor, reason=reason, request=request,
-                 caller_hash=caller_hash, for_purpose=for_purpose,
-                 purposes=list(rec.purposes), outcome="refused", error=why)
+    failures = [(rec.recording_id, f"it was recorded for {_purposes(rec)}, not for {for_purpose}")
+                for rec in refused]
     rule = "a recording is used only for the purposes it was recorded for"
     if len(refused) == 1:
         rec = refused[0]

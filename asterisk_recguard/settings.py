@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .display import ECHO_LIMIT, printable
+
 # raw_value is re-exported: `recguard logs` reads one raw value from here even
 # when the rest of the configuration is incomplete.
 from .envfile import ENV_FILE_VARIABLE, PREFIX, SettingsError, raw_value, read_sources
@@ -112,6 +114,11 @@ class _Bad(ValueError):
     pass
 
 
+def _echo(raw: str) -> str:
+    """A value quoted back in its error: escaped and shortened."""
+    return printable(raw, ECHO_LIMIT)
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise _Bad("is empty")
@@ -152,15 +159,15 @@ def _url(raw: str) -> str:
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise _Bad(f'"{value}" is not a valid URL: its host is malformed') from None
+        raise _Bad(f'"{_echo(value)}" is not a valid URL: its host is malformed') from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Bad(f'"{value}" is not an http:// or https:// URL')
+        raise _Bad(f'"{_echo(value)}" is not an http:// or https:// URL')
     try:
         parts.port
     except ValueError:
-        raise _Bad(f'"{value}" has a bad port number') from None
+        raise _Bad(f'"{_echo(value)}" has a bad port number') from None
     if parts.query or parts.fragment:
-        raise _Bad(f'"{value}" must not have a query or fragment')
+        raise _Bad(f'"{_echo(value)}" must not have a query or fragment')
     return value.rstrip("/")
 
 
@@ -171,7 +178,7 @@ def _matching(pattern: str, problem: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = _text(raw)
         if not compiled.fullmatch(value):
-            raise _Bad(f'"{value}" {problem}')
+            raise _Bad(f'"{_echo(value)}" {problem}')
         return value
 
     return parse
@@ -187,7 +194,7 @@ def _either(first: str, second: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in (first, second):
-            raise _Bad(f'"{raw}" is neither "{first}" nor "{second}"')
+            raise _Bad(f'"{_echo(raw)}" is neither "{first}" nor "{second}"')
         return value
 
     return parse
@@ -208,7 +215,7 @@ def _bounded_int(raw: str, low: int, high: int, unit: str) -> int:
     ``unit`` names it in the error, e.g. "a port number"."""
     value = raw.strip()
     if not _WHOLE.fullmatch(value) or not low <= int(value) <= high:
-        raise _Bad(f'"{raw}" is not {unit} ({low}-{high})')
+        raise _Bad(f'"{_echo(raw)}" is not {unit} ({low}-{high})')
     return int(value)
 
 
@@ -223,7 +230,7 @@ def _seconds(raw: str) -> int:
 def _absolute_path(raw: str) -> Path:
     path = Path(_text(raw)).expanduser()
     if not path.is_absolute():
-        raise _Bad(f'"{raw}" is not an absolute path (one that starts with / or ~/); '
+        raise _Bad(f'"{_echo(raw)}" is not an absolute path (one that starts with / or ~/); '
                    "a relative one would depend on the directory recguard is started in")
     return path
 
@@ -235,7 +242,7 @@ def _switch(raw: str) -> bool:
 def _gate_timeout(raw: str) -> float:
     value = raw.strip()
     if not _DECIMAL.fullmatch(value) or not 0 < float(value) <= MAX_GATE_TIMEOUT:
-        raise _Bad(f'"{raw}" is not a number of seconds between 0 and {MAX_GATE_TIMEOUT:g} '
+        raise _Bad(f'"{_echo(raw)}" is not a number of seconds between 0 and {MAX_GATE_TIMEOUT:g} '
                    "(0 excluded)")
     return float(value)
 
@@ -258,7 +265,7 @@ _COUNTRY_RE = re.compile(r"[1-9][0-9]{0,2}")
 def _country_code(raw: str) -> str:
     value = raw.strip()
     if not _COUNTRY_RE.fullmatch(value):
-        raise _Bad(f'"{raw}" is not a country calling code (1-3 digits, no "+" or leading 0)')
+        raise _Bad(f'"{_echo(raw)}" is not a country calling code (1-3 digits, no "+" or leading 0)')
     return value
 
 

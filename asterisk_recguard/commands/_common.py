@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..display import quoted
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -48,7 +50,7 @@ def at_least(minimum: int) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{quoted(text)} is not a number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more")
         return value

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..decisionlog import DecisionLog
+from ..display import printable, quoted
 from ..errors import UserError
 from ..ledger import Ledger
 from ..settings import Settings, load_settings
@@ -50,7 +51,7 @@ def one_line_errors(func: Command) -> Command:
 def settings(args: argparse.Namespace) -> Settings:
     loaded = load_settings(args.env_file)
     for warning in loaded.warnings:
-        print(f"recguard: warning: {warning}", file=sys.stderr)
+        print(f"recguard: warning: {printable(warning)}", file=sys.stderr)
     return loaded
 
 
@@ -75,7 +76,7 @@ def timestamp(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date or time; write e.g. 2026-11-28 or 2026-11-28T10:00:00Z"
+            f"{quoted(text)} is not a date or time; write e.g. 2026-11-28 or 2026-11-28T10:00:00Z"
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)

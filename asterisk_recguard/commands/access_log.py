@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from ..display import printable
 from ..ledger import AccessEntry, format_ts
 from . import _dpo
 from ._common import add_command
@@ -58,12 +59,13 @@ def _value(key: str, value: Any) -> str:
 
 
 def format_entry(entry: AccessEntry) -> str:
+    """One entry on one line; what it quotes (actor, reason, details) escaped."""
     parts = [_dpo.when(entry.at), entry.action.ljust(ACTION_WIDTH), entry.actor]
     if entry.recording_id:
         parts.append(f"rec {entry.recording_id}")
     parts.append(f"reason: {json.dumps(entry.reason, ensure_ascii=False)}")
     parts.extend(f"{k}={_value(k, v)}" for k, v in entry.detail.items() if v is not None)
-    return "  ".join(parts)
+    return printable("  ".join(parts))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from ..audit import audit
+from ..display import printable
 from ..policy import load_policy
 from ..vault import Keyring
 from ..verification import verify_recordings
@@ -71,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if report.ok:
         print(f"OK: {report.summary()}")
+    # A problem names files and ledger values: a file name may hold a line break.
     for problem in report.problems:
-        print(problem.message)
+        print(printable(problem.message))
     for entry in report.in_progress:
-        print(f"in progress: {entry.path} ({entry.age_s:.0f} s old, no ledger entry yet)")
+        print(printable(f"in progress: {entry.path} ({entry.age_s:.0f} s old, no ledger entry yet)"))
     return 0 if report.ok else 1

@@ -9,6 +9,7 @@ import os
 import sys
 
 from .. import policy as pol
+from ..display import printable, quoted
 from ..errors import UserError
 from ..resources import default_policy_path
 from ._common import add_command
@@ -117,7 +118,7 @@ def run_decide(args: argparse.Namespace) -> int:
     both = sorted(set(args.notices) & set(args.notices_interrupted))
     if both:
         raise UserError(
-            f"notice {both[0]!r} is given both as --notice and --notice-interrupted; "
+            f"notice {quoted(both[0])} is given both as --notice and --notice-interrupted; "
             "give each notice once, with how it played"
         )
     policy = pol.load_policy(args.policy or _policy_default())
@@ -152,10 +153,11 @@ def _check_settings(env_file: str | None) -> tuple[str | None, list[str]]:
     warnings = list(settings.warnings)
     if settings.encryption:
         keys = Keyring.load(settings.key_file)
-        print(f"{settings.env_file or 'environment'}: OK — encryption at rest with "
-              f"{_count(len(keys.key_ids), 'key')}, new recordings under {keys.active_key_id}")
+        print(printable(f"{settings.env_file or 'environment'}: OK — encryption at rest with "
+                        f"{_count(len(keys.key_ids), 'key')}, new recordings under "
+                        f"{keys.active_key_id}"))
     else:
-        print(f"{settings.env_file or 'environment'}: OK")
+        print(printable(f"{settings.env_file or 'environment'}: OK"))
         warnings.append(
             "RECGUARD_ENCRYPTION=off: recordings stay as clear WAV files in "
             f"{settings.recordings_dir}; turn it on (and create a key with `recguard keys generate "
@@ -178,11 +180,11 @@ def run_check_config(args: argparse.Namespace) -> int:
             )
     recording = sum(1 for purpose in policy.purposes.values() if purpose.records)
     never = len(policy.purposes) - recording
-    print(
+    print(printable(
         f"{path}: OK — policy {policy.label}, {_count(len(policy.purposes), 'purpose')} "
         f"({recording} record, {never} never), {_count(len(policy.notices), 'notice')}"
-    )
+    ))
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..access import current_actor, get_recording
+from ..display import printable, quoted
 from ..errors import UserError
 from ..exporting import REQUEST_RECORDING, export_recordings
 from ..policy import Policy, load_policy
@@ -24,7 +25,9 @@ never the caller's number). DIR is created with mode 0700 (or must be
 empty), files are 0600.
 
 A reason is mandatory: reading a recording through recguard without one is
-not possible. The export goes to the access log with your user name.
+not possible. The export goes to the access log with your user name, and so
+does every attempt on a recording that stops short, whatever stops it (a key
+file that cannot be read, a directory that cannot be used, an interruption).
 
 A purpose is mandatory too (--for PURPOSE, a purpose id of the policy): the
 one the export serves. A recording is tagged with exactly the purposes that
@@ -91,7 +94,7 @@ def known_purpose(policy: Policy, purpose_id: str) -> str:
     recorded = [p.id for p in policy.purposes.values() if p.records]
     never = [p.id for p in policy.purposes.values() if not p.records]
     listed = ", ".join(recorded) + (f" (never recorded: {', '.join(never)})" if never else "")
-    raise UserError(f"--for {purpose_id!r} is not a purpose of the policy {policy.label} "
+    raise UserError(f"--for {quoted(purpose_id)} is not a purpose of the policy {policy.label} "
                     f"({policy.source}); its purposes: {listed}")
 
 
@@ -105,6 +108,6 @@ def run(args: argparse.Namespace) -> int:
             keyring=lambda: Keyring.load(settings.key_file), request=REQUEST_RECORDING,
             for_purpose=for_purpose)
     for path in result.files:
-        print(f"exported {path}")
-    print(f"manifest {result.manifest}")
+        print(printable(f"exported {path}"))
+    print(printable(f"manifest {result.manifest}"))
     return 0

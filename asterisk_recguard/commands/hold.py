@@ -8,6 +8,7 @@ from typing import Any
 
 from ..access import current_actor
 from ..holds import place_hold, release_hold
+from ..display import printable
 from ..ledger import utcnow
 from . import _dpo
 from ._common import add_command
@@ -60,9 +61,9 @@ def run_hold(args: argparse.Namespace) -> int:
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
         rec = place_hold(ledger, log, args.recording_id, reason=args.reason,
                          actor=current_actor())
-    print(f"recording {rec.recording_id} is under legal hold: {rec.hold_reason}")
-    print(f"  held by {rec.held_by} at {_dpo.when(rec.held_at)}; deadline "
-          f"{_dpo.when(rec.deadline)} no longer applies until it is released")
+    print(printable(f"recording {rec.recording_id} is under legal hold: {rec.hold_reason}"))
+    print(printable(f"  held by {rec.held_by} at {_dpo.when(rec.held_at)}; deadline "
+                    f"{_dpo.when(rec.deadline)} no longer applies until it is released"))
     return 0
 
 

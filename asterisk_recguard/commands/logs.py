@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ..display import LINE_LIMIT, printable
+from ..errors import UserError
 from ..safefile import open_regular
 from ..settings import DEFAULT_DECISION_LOG, SettingsError, load_settings, raw_value
 from ._common import add_command, at_least
@@ -127,7 +129,8 @@ def _value(value: Any) -> str:
 
 
 def format_record(record: dict[str, Any]) -> str:
-    """One decision-log object as one human-readable line, e.g.
+    """One decision-log object as one human-readable line, every value from
+    the log escaped (a value may hold a line break or an ESC), e.g.
     ``2026-11-28 10:12:03Z  decision            call 1700000000.12  record order,quality
     (general_info: purpose_forbidden)  rec 3f2a...  until 2029-11-27``."""
     event = str(record.get("event", "?"))
@@ -174,7 +177,7 @@ def format_record(record: dict[str, Any]) -> str:
         hidden = _SHOWN | ({"channel"} if record.get("call_id") is not None else set())
         parts.extend(f"{k}={_value(v)}" for k, v in record.items()
                      if k not in hidden and v is not None)
-    return "  ".join(parts)
+    return printable("  ".join(parts))
 
 
 # --- filtering and output --------------------------------------------------------------
@@ -197,7 +200,7 @@ class _Printer:
         record = parse_line(raw)
         if record is None:
             # In --json mode stdout stays valid JSON for jq; the damage still shows.
-            return (self.err if self.as_json else self.out), f"? {raw}"
+            return (self.err if self.as_json else self.out), printable(f"? {raw}", LINE_LIMIT)
         if self.call is not None and str(record.get("call_id")) != self.call:
             return None
         if self.events is not None and record.get("event") not in self.events:

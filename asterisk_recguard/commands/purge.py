@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..access import current_actor
+from ..display import printable
 from ..ledger import utcnow
 from ..retention import PurgeReport, purge
 from . import _dpo
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                        orphans_dir=settings.recordings_dir if args.orphans else None,
                        orphan_grace=settings.orphan_grace)
     for line in render(report, orphans=args.orphans, grace=settings.orphan_grace):
-        print(line)
+        print(printable(line))  # file names and hold reasons are not ours
     return 0 if report.ok else 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..access import current_actor
+from ..display import printable
 from ..exporting import REQUEST_SUBJECT, export_recordings
 from ..lifecycle import RecordingStatus
 from ..subjects import SubjectRecording, erase, find, subject_hash
@@ -52,7 +53,8 @@ each against its SHA-256 in the ledger and writes DIR/manifest.json (ids, call
 dates, purposes, legal bases, deadlines, sha256; never the number). All or
 nothing: if one recording fails authentication or verification, or is still
 being recorded, nothing is written and each failure is named. DIR is created
-with mode 0700 (or must be empty); files are 0600.
+with mode 0700 (or must be empty); files are 0600. The export goes to the
+access log, and so does an attempt that stops short, whatever stops it.
 
 {_dpo.CONFIG_NOTE}
 
@@ -139,10 +141,14 @@ def run_find(args: argparse.Namespace) -> int:
         print(f"no recordings for this caller (caller hash {caller_hash[:12]}...)")
         return 0
     print(f"{len(found)} recording(s) for this caller (caller hash {caller_hash[:12]}...):")
-    rows = [("RECORDING", "CALL DATE", "PURPOSES", "STATUS", "DEADLINE", "HELD")]
-    rows += [(item.recording.recording_id, _dpo.when(item.call_started_at),
-              ",".join(item.recording.purposes), _status(item), _dpo.day(item.recording.deadline),
-              f"held: {item.recording.hold_reason}" if item.recording.held else "-")
+    rows: list[tuple[str, ...]] = [("RECORDING", "CALL DATE", "PURPOSES", "STATUS", "DEADLINE",
+                                    "HELD")]
+    # Cells escaped before they are measured: a hold reason may hold a line break.
+    rows += [tuple(printable(cell) for cell in (
+                 item.recording.recording_id, _dpo.when(item.call_started_at),
+                 ",".join(item.recording.purposes), _status(item),
+                 _dpo.day(item.recording.deadline),
+                 f"held: {item.recording.hold_reason}" if item.recording.held else "-"))
              for item in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -163,8 +169,8 @@ def run_export(args: argparse.Namespace) -> int:
         print("no recordings for this caller; nothing exported")
         return 0
     for path in result.files:
-        print(f"exported {path}")
-    print(f"manifest {result.manifest}  ({len(result.files)} recording(s))")
+        print(printable(f"exported {path}"))
+    print(printable(f"manifest {result.manifest}  ({len(result.files)} recording(s))"))
     return 0
 
 
@@ -177,9 +183,9 @@ def run_erase(args: argparse.Namespace) -> int:
         print("no recordings for this caller; nothing to erase")
         return 0
     for deletion in report.deleted:
-        print(f"erased {deletion.recording_id}  ({','.join(deletion.purposes)})")
+        print(printable(f"erased {deletion.recording_id}  ({','.join(deletion.purposes)})"))
     for rec, why in report.refused:
-        print(f"NOT erased {rec.recording_id}: {why}")
+        print(printable(f"NOT erased {rec.recording_id}: {why}"))
     print(f"erase: {len(report.deleted)} erased, {len(report.refused)} refused")
     if report.refused:
         print("the refused recordings are kept; tell the data subject why "

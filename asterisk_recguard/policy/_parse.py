@@ -1,6 +1,9 @@
 """Reading and validating a policy file: TOML in, a ``Policy`` or one clear
 ``PolicyError`` line out. Only ``load_policy`` touches the file system, and it
-reads only a regular file of a sane size (``safefile``)."""
+reads only a regular file of a sane size (``safefile``).
+
+What an error quotes from the file (a key, an id, a value) is escaped and
+shortened: a key may hold a line break or ten thousand characters."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..display import ECHO_LIMIT, printable, quoted
 from ..errors import UserError
 from ..safefile import read_regular_file
 from .model import MAX_ID_LENGTH, MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
@@ -63,6 +67,9 @@ _INDISCRIMINATE = (
     "recording; declare each purpose with its own basis, retention and notice instead"
 )
 
+# Where a problem is: a table, an id of up to 64 characters and a key.
+_WHERE_LIMIT = 2 * ECHO_LIMIT
+
 _TOML_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _TOML_TWICE = re.compile(r"^Cannot declare \((?P<path>.*)\) twice$")
 _KEY_AT_LINE = re.compile(r"""^\s*(?P<key>[A-Za-z0-9_.'"\- ]+?)\s*=""")
@@ -80,7 +87,7 @@ class _Validator:
         self.source = source
 
     def fail(self, where: str, problem: str) -> PolicyError:
-        return PolicyError(f"{self.source}: {where}: {problem}")
+        return PolicyError(f"{self.source}: {printable(where, _WHERE_LIMIT)}: {printable(problem)}")
 
     def check_keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
         for key in table:
@@ -124,7 +131,7 @@ class _Validator:
             if folded in seen:
                 raise self.fail(
                     path,
-                    f"duplicate id: differs from {seen[folded]!r} only by case or '-'/'_'; "
+                    f"duplicate id: differs from {quoted(seen[folded])} only by case or '-'/'_'; "
                     "keep one of them",
                 )
             seen[folded] = key
@@ -167,7 +174,7 @@ class _Validator:
         except (ValueError, TypeError):
             raise self.fail(
                 f"{where}.basis",
-                f"invalid basis {table['basis']!r}; use \"evidence\", \"consent\" or \"forbidden\"",
+                f"invalid basis {quoted(table['basis'])}; use \"evidence\", \"consent\" or \"forbidden\"",
             ) from None
         description = self.text(table, "description", where)
         justification = self.optional_text(table, "justification", where)
@@ -195,7 +202,7 @@ class _Validator:
         if isinstance(retention, bool) or not isinstance(retention, int) or retention <= 0:
             raise self.fail(
                 f"{where}.retention_days",
-                f"must be a positive whole number of days, not {retention!r}",
+                f"must be a positive whole number of days, not {quoted(retention)}",
             )
         if retention > MAX_RETENTION_DAYS and justification is None:
             raise self.fail(
@@ -226,25 +233,26 @@ class _Validator:
             )
         for purpose_id in covers:
             if _is_record_all(purpose_id):
-                raise self.fail(f"{where}.covers", f"{purpose_id!r}: {_INDISCRIMINATE}")
+                raise self.fail(f"{where}.covers", f"{quoted(purpose_id)}: {_INDISCRIMINATE}")
             purpose = purposes.get(purpose_id)
             if purpose is None:
                 raise self.fail(
                     f"{where}.covers",
-                    f"unknown purpose {purpose_id!r}; declare [purposes.{purpose_id}] "
+                    f"unknown purpose {quoted(purpose_id)}; "
+                    f"declare [purposes.{printable(purpose_id, ECHO_LIMIT)}] "
                     "or remove it from covers",
                 )
             if purpose.basis is Basis.FORBIDDEN:
                 raise self.fail(
                     f"{where}.covers",
-                    f"purpose {purpose_id!r} is forbidden and is never recorded, so no "
+                    f"purpose {quoted(purpose_id)} is forbidden and is never recorded, so no "
                     "notice may announce recording for it; remove it from covers",
                 )
         prompt = self.text(table, "prompt", where)
         if not _PROMPT_RE.match(prompt):
             raise self.fail(
                 f"{where}.prompt",
-                f"{prompt!r} is not an Asterisk sound name; use letters, digits, '_', "
+                f"{quoted(prompt)} is not an Asterisk sound name; use letters, digits, '_', "
                 "'-' and '/', without extension (e.g. recguard/evidence-v1)",
             )
         text = self.text(table, "text", where)
@@ -252,13 +260,13 @@ class _Validator:
         if text_path.is_absolute() or ".." in text_path.parts or "\\" in text:
             raise self.fail(
                 f"{where}.text",
-                f"{text!r} must be a path relative to the policy file's folder, "
+                f"{quoted(text)} must be a path relative to the policy file's folder, "
                 "inside it (e.g. prompts/sl/evidence-v1.txt)",
             )
         accept = table.get("accept_interrupted", False)
         if not isinstance(accept, bool):
             raise self.fail(
-                f"{where}.accept_interrupted", f"must be true or false, not {accept!r}"
+                f"{where}.accept_interrupted", f"must be true or false, not {quoted(accept)}"
             )
         return Notice(notice_id, frozenset(covers), prompt, text, accept)
 
@@ -323,7 +331,7 @@ def _toml_error(source: str, text: str, error: tomllib.TOMLDecodeError) -> Polic
     if problem == "Cannot overwrite a value":
         lines = text.splitlines()
         key_match = _KEY_AT_LINE.match(lines[line - 1]) if 0 < line <= len(lines) else None
-        key = f" {key_match['key'].strip()!r}" if key_match else ""
+        key = f" {quoted(key_match['key'].strip())}" if key_match else ""
         return PolicyError(
             f"{where}: duplicate key{key}: it is already set in this table; keep only one"
         )

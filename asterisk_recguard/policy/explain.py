@@ -1,7 +1,12 @@
-"""A decision in plain words, for a data-protection officer and the decision log."""
+"""A decision in plain words, for a data-protection officer and the decision log.
+
+Ids, names and descriptions come from the policy file and the call's facts,
+not from recguard: each is escaped, so that no text can start a line of its own.
+"""
 
 from __future__ import annotations
 
+from ..display import ECHO_LIMIT, printable
 from .model import Basis, CallFacts, Decision, NoticeStatus, Outcome, Policy, Reason
 
 
@@ -45,13 +50,17 @@ def _status_text(status: NoticeStatus) -> str:
     return "played to the end" if status is NoticeStatus.COMPLETE else "cut short"
 
 
+def _id(text: str) -> str:
+    return printable(text, ECHO_LIMIT)
+
+
 def explain(decision: Decision, policy: Policy, facts: CallFacts | None = None) -> str:
     """A short explanation of a decision that a data-protection officer can read."""
     lines: list[str] = []
     if facts is not None:
         notices = (
             ", ".join(
-                f"{notice_id} ({_status_text(status)}"
+                f"{_id(notice_id)} ({_status_text(status)}"
                 + ("" if notice_id in policy.notices else ", not in this policy")
                 + ")"
                 for notice_id, status in facts.notices.items()
@@ -59,15 +68,16 @@ def explain(decision: Decision, policy: Policy, facts: CallFacts | None = None) 
             or "none"
         )
         lines.append(
-            f"Call: purposes {', '.join(sorted(facts.purposes)) or 'none'}; "
+            f"Call: purposes {', '.join(_id(p) for p in sorted(facts.purposes)) or 'none'}; "
             f"notices {notices}; consent {facts.consent}; outcome {facts.outcome}."
         )
+    label = printable(decision.policy)
     if decision.record:
-        lines.append(f"RECORD this call (policy {decision.policy}).")
+        lines.append(f"RECORD this call (policy {label}).")
         lines.append("Recorded for:")
         for purpose_id in decision.purposes:
             purpose = policy.purposes[purpose_id]
-            lines.append(f"  {purpose_id} — {purpose.description}")
+            lines.append(f"  {_id(purpose_id)} — {printable(purpose.description)}")
             lines.append(
                 f"    basis: {BASIS_TEXT[purpose.basis]}; "
                 f"its retention: {purpose.retention_days} days"
@@ -80,14 +90,14 @@ def explain(decision: Decision, policy: Policy, facts: CallFacts | None = None) 
             lines.append("If the call ends with no transaction, the evidence purposes lapse;")
             lines.append("with no other purpose left, the recording is deleted at once.")
     else:
-        lines.append(f"DO NOT RECORD this call (policy {decision.policy}).")
+        lines.append(f"DO NOT RECORD this call (policy {label}).")
         if not decision.rejected:
             lines.append("No purpose was declared; recording needs a declared purpose.")
     if decision.rejected:
         lines.append("Not recorded for:")
         for rejection in decision.rejected:
             known = policy.purposes.get(rejection.purpose)
-            about = f" — {known.description}" if known else ""
-            lines.append(f"  {rejection.purpose}{about}")
+            about = f" — {printable(known.description)}" if known else ""
+            lines.append(f"  {_id(rejection.purpose)}{about}")
             lines.append(f"    why: {REASON_TEXT[rejection.reason]}")
     return "\n".join(lines)
