@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "subject",
     "export",
     "access_log",
+    "ledger",
     "keys",
     "prompts",
     "sandbox",

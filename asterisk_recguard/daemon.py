@@ -10,6 +10,7 @@ an invalid new policy is logged and the old one stays.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import fcntl
@@ -40,6 +41,16 @@ GUARD_LANES = 32
 GUARD_WORKERS = 4
 
 
+def ledger_for_run(settings: Settings) -> Ledger:
+    """The ledger the guard writes: the existing one, or, on the very first
+    start, a new one. A first start is one with no file at all at
+    RECGUARD_LEDGER and no recording in the recordings directory; an empty
+    file, or a spool that holds recordings, is a ledger lost, never a new one."""
+    if os.path.lexists(settings.ledger):
+        return Ledger(settings.ledger)
+    return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir)
+
+
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -51,7 +62,7 @@ class Daemon:
                 "Asterisk can write and recguard read it, e.g. "
                 f"install -d -o asterisk -g asterisk -m 2770 {settings.recordings_dir}"
             )
-        self.ledger = Ledger(settings.ledger)
+        self.ledger = ledger_for_run(settings)
         try:
             self._refuse_second_instance()
         except UserError:

@@ -54,6 +54,18 @@ def encrypted_path(clear: Path) -> Path:
     return clear.with_name(clear.name + ENCRYPTED_SUFFIX)
 
 
+def recordings_in(directory: Path) -> list[Path]:
+    """The recordings (clear ``*.wav`` or encrypted ``*.wav.rgv``, in any
+    case) in ``directory``, by name; none when it does not exist."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    endings = (".wav", ".wav" + ENCRYPTED_SUFFIX)
+    return sorted(Path(entry.path) for entry in entries
+                  if entry.name.lower().endswith(endings) and not entry.is_dir())
+
+
 # --- reading a WAV MixMonitor wrote -------------------------------------------------
 
 

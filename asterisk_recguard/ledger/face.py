@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from ..errors import UserError
+from ..storage import recordings_in
 from .batches import RecordingBatches
 from .calls import CallTable
 from .engine import Engine
@@ -18,13 +20,35 @@ from .sqlite import SqliteEngine
 class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal):
     """The ledger; see the package docstring for the rules and the API.
 
-    ``Ledger(path)`` opens (creating and migrating as needed) the SQLite file
-    at ``path``. It may be shared by threads: transactions take turns.
+    ``Ledger(path)`` opens the existing ledger at ``path`` (migrating it as
+    needed) and refuses a missing or empty file; :meth:`create` makes a new
+    one. It may be shared by threads: transactions take turns.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._engine: Engine = SqliteEngine(self.path)
+
+    @classmethod
+    def create(cls, path: str | Path, *, recordings_dir: Path | None) -> Ledger:
+        """A new, empty ledger at ``path``, where no file may exist; open.
+
+        Refused while ``recordings_dir`` holds recordings: a new ledger would
+        know none of them, so each would look like an orphan (and ``purge
+        --orphans`` would delete it). ``None`` only for a ledger that accounts
+        for no recordings directory (tests, benchmarks).
+        """
+        path = Path(path)
+        found = recordings_in(recordings_dir) if recordings_dir is not None else []
+        if found:
+            count = f"{len(found)} recording{'s' if len(found) > 1 else ''}"
+            raise UserError(
+                f"no ledger at {path}, but the recordings directory {recordings_dir} holds {count} "
+                f"(e.g. {found[0].name}); a new ledger would take every one for an orphan: restore "
+                "the ledger from its backup, or set RECGUARD_LEDGER to where it is"
+            )
+        SqliteEngine.create(path)
+        return cls(path)
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"

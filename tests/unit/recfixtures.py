@@ -106,7 +106,7 @@ def make_world(root: Path) -> World:
     recordings.mkdir()
     key_file = root / "keys"
     generate_key_file(key_file)
-    return World(root=root, ledger=Ledger(root / "ledger.sqlite3"),
+    return World(root=root, ledger=Ledger.create(root / "ledger.sqlite3", recordings_dir=recordings),
                  log=DecisionLog(root / "decisions.jsonl"), recordings=recordings,
                  key_file=key_file)
 

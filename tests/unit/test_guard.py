@@ -69,7 +69,7 @@ def default_policy() -> Policy:
 def make_rig(tmp_path: Path, policy: Policy | None = None) -> Rig:
     recordings = tmp_path / "recordings"
     recordings.mkdir(parents=True)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=recordings)
     control, mixmonitors, log = FakeCallControl(), FakeMixMonitors(recordings), CapturingLog()
     guard = Guard(policy=policy or default_policy(), control=control, mixmonitors=mixmonitors, ledger=ledger,
                   decision_log=log, hash_secret=SECRET, lanes=2, workers=2)
