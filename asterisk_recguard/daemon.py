@@ -139,7 +139,8 @@ class Daemon:
         actor = f"recguard run ({current_actor()})"
         while True:
             try:
-                purge(self.ledger, self.decision_log, utcnow(), actor)
+                purge(self.ledger, self.decision_log, utcnow(), actor,
+                      recordings_dir=self.settings.recordings_dir)
             except Exception as exc:  # a failed run is retried at the next interval
                 log.exception("scheduled purge failed")
                 self.decision_log.emit("purge_failed", error=f"{type(exc).__name__}: {exc}")

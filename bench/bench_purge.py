@@ -101,7 +101,7 @@ def main() -> None:
               f" in {time.perf_counter() - began:.1f} s")
         with Ledger(ledger_path) as ledger, DecisionLog(root / "decisions.jsonl") as log:
             began = time.perf_counter()
-            report = purge(ledger, log, NOW, "bench")
+            report = purge(ledger, log, NOW, "bench", recordings_dir=root / "spool")
             seconds = time.perf_counter() - began
             left = len(ledger.expired(NOW))
         deleted = len(report.deleted)

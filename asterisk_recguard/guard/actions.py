@@ -21,7 +21,14 @@ from ..ledger import Ledger, RecordingHeld
 from ..lifecycle import RecordingStatus
 from ..policy import Decision, Policy
 from ..recorder import RecorderError
-from ..storage import delete_file, delete_recording, encrypted_path, file_facts, wait_closed
+from ..storage import (
+    OutsideRecordingsDir,
+    delete_file,
+    delete_recording,
+    encrypted_path,
+    file_facts,
+    wait_closed,
+)
 from ..vault import Keyring, encrypt_file
 from . import diff
 from .asterisk import MixMonitors
@@ -213,8 +220,14 @@ class Recordings:
         self.erase(recording_id, "start_failed", channel=channel)
 
     def erase(self, recording_id: str, reason: str, **context: str | None) -> None:
-        """Delete a recording's files through the one deletion path."""
+        """Delete a recording's files through the one deletion path. A row that
+        names a file outside the recordings directory is refused there (logged,
+        left 'deleting' for the operator)."""
         row = self.ledger.recording(recording_id)
         if row is not None:
-            delete_recording(self.ledger, self.events.log, row, reason=reason, actor=ACTOR, clock=self.clock,
-                             **context)
+            try:
+                delete_recording(self.ledger, self.events.log, row, reason=reason, actor=ACTOR,
+                                 clock=self.clock, recordings_dir=self.mixmonitors.recordings_dir,
+                                 **context)
+            except OutsideRecordingsDir:
+                pass  # logged as deletion_refused; left 'deleting' for the operator
