@@ -52,7 +52,7 @@ Line schema (absent or ``null`` when not applicable)::
   config_warning); ``actor`` (hold, release, export, erase, access, purge,
   orphan_deleted); ``deleted``, ``held`` (purge); ``age_s`` (orphan_deleted);
   ``request``, ``recordings`` (access); ``url``, ``host`` (connects);
-  ``app`` (started).
+  ``app`` (started); ``next_step`` (finalize_failed: delete or reconcile).
 
 Events (EVENTS), by who writes them::
 

@@ -41,6 +41,9 @@ DEFAULT_MONITOR_DIR = Path("/var/spool/asterisk/monitor")
 DEFAULT_GATE_TIMEOUT = 2.0
 MIN_HASH_SECRET_LENGTH = 32
 MAX_GATE_TIMEOUT = 30.0
+# The ceiling of every whole-seconds setting (a year): dates and waits made
+# from it stay far inside what datetime and threading can compute.
+MAX_SECONDS = 365 * 24 * 3600
 
 # Values in config/recguard.env.example start with this; copying the example
 # without filling it in must not give every installation the same secrets.
@@ -179,11 +182,21 @@ _on_off = _either("on", "off")
 _unauthorized = _either("enforce", "log")
 
 
+def _at_most(digits: str, maximum: int) -> int | None:
+    """The number ``digits`` spell when it is at most ``maximum``, else None;
+    too many digits are refused before int() has to read them all."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(maximum)) or int(significant) > maximum:
+        return None
+    return int(significant)
+
+
 def _port(raw: str) -> int:
     value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
+    port = _at_most(value, 65535) if value.isdigit() else None
+    if port is None or port < 1:
         raise _Bad(f'"{raw}" is not a port number (1-65535)')
-    return int(value)
+    return port
 
 
 def _path(raw: str) -> Path:
@@ -205,7 +218,10 @@ def _seconds(raw: str) -> int:
     value = raw.strip()
     if not value.isdigit():
         raise _Bad(f'"{raw}" is not a whole number of seconds (0 or more)')
-    return int(value)
+    seconds = _at_most(value, MAX_SECONDS)
+    if seconds is None:
+        raise _Bad(f"is more than {MAX_SECONDS} seconds ({MAX_SECONDS // 86400} days)")
+    return seconds
 
 
 def _gate_timeout(raw: str) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._parse import PolicyError, load_policy, parse_policy
 from .explain import BASIS_TEXT, REASON_TEXT, explain
 from .model import (
+    MAX_JUSTIFIED_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
     REASON_CODES,
     Basis,
@@ -36,6 +37,7 @@ __all__ = [
     "Consent",
     "Decision",
     "FrozenMap",
+    "MAX_JUSTIFIED_RETENTION_DAYS",
     "MAX_RETENTION_DAYS",
     "Notice",
     "NoticeStatus",

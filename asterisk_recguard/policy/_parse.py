@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UserError
-from .model import MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
+from .model import MAX_JUSTIFIED_RETENTION_DAYS, MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
 
 
 class PolicyError(UserError):
@@ -182,6 +182,14 @@ class _Validator:
             raise self.fail(
                 f"{where}.retention_days",
                 f"must be a positive whole number of days, not {retention!r}",
+            )
+        if retention > MAX_JUSTIFIED_RETENTION_DAYS:
+            # No justification helps here, so this is said first.
+            raise self.fail(
+                f"{where}.retention_days",
+                f"{retention} days is longer than any recording may be kept "
+                f"({MAX_JUSTIFIED_RETENTION_DAYS} days, ten years, even with a justification); "
+                "shorten it",
             )
         if retention > MAX_RETENTION_DAYS and justification is None:
             raise self.fail(

@@ -75,6 +75,11 @@ REASON_CODES: tuple[str, ...] = tuple(reason.value for reason in Reason)
 #: written justification in the policy.
 MAX_RETENTION_DAYS = 1825
 
+#: The longest any justification may keep a recording: ten years (leap days
+#: included), the longest period business records are kept for. Every
+#: deadline then stays far inside what a date can hold.
+MAX_JUSTIFIED_RETENTION_DAYS = 3653
+
 
 # --------------------------------------------------------------------------
 # An immutable, hashable mapping, so that facts and policies can be compared,
