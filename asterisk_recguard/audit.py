@@ -11,7 +11,10 @@ Checked, each problem one line:
 * every finalized recording is justified by its call's final facts under the
   current policy (``decide()`` on them includes each of its purposes) or is
   under legal hold, and is not kept past its deadline without a legal hold;
-* no recording is stuck half-recorded after its call ended, or half-deleted.
+* no recording is stuck half-recorded after its call ended, or half-deleted;
+* no recording names a file outside the recordings directory (a ledger
+  edited or restored from an old backup, a spool moved): recguard never
+  deletes there, so such a recording would outlive its deadline.
 
 It reads and never changes anything.
 """
@@ -30,6 +33,7 @@ from .lifecycle import RecordingStatus
 from .orphans import DirEntry, scan_directory
 from .policy import CallFacts, Policy, decide
 from .retention import SETTLE
+from .storage import outside_of, recording_files
 
 # What the audit checks: every recording the ledger has not deleted.
 _NOT_DELETED = tuple(s for s in RecordingStatus if s != RecordingStatus.DELETED)
@@ -108,9 +112,25 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
     recordings = ledger.recordings(statuses=_NOT_DELETED)
     report.recordings_checked = len(recordings)
     for rec in recordings:
+        astray = _outside(rec, recordings_dir)
+        if astray is not None:
+            report.problems.append(astray)
+            continue
         report.problems.extend(_check(ledger, policy, rec, now, grace,
                                       timedelta(seconds=max(purge_interval, 3600))))
     return report
+
+
+def _outside(rec: Recording, recordings_dir: Path) -> Problem | None:
+    for path in recording_files(rec):
+        why = outside_of(recordings_dir, path)
+        if why is not None:
+            return Problem("outside_recordings_dir",
+                           f"recording {rec.recording_id} ('{rec.status}') names {path}, which "
+                           f"{why}; recguard deletes nothing there (a moved spool: make its old "
+                           "path a symlink to the new one)",
+                           recording_id=rec.recording_id, file=str(path))
+    return None
 
 
 def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace: timedelta,

@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard import storage
+from asterisk_recguard.audit import audit
 from asterisk_recguard.commands.purge import render
 from asterisk_recguard.ledger import Recording, utcnow
 from asterisk_recguard.lifecycle import RecordingStatus
+from asterisk_recguard.policy import load_policy
+from asterisk_recguard.resources import default_policy_path
 from asterisk_recguard.retention import purge
 from asterisk_recguard.subjects import erase, subject_hash
 
@@ -163,3 +166,23 @@ def test_the_containment_check_itself() -> None:
     for path in (Path("/etc/passwd"), spool, spool / ".." / "x.wav", Path("x.wav"),
                  Path("/var/spool/asterisk/recguard-other/x.wav")):
         assert storage.outside_of(spool, path) is not None, path
+
+
+def test_the_audit_names_a_row_pointing_outside_before_and_after_a_purge(world: World,
+                                                                      tmp_path: Path) -> None:
+    path = victim(tmp_path)
+    kept = point_at(world, world.add(deadline=utcnow() + timedelta(days=900), seed=1), stored=path)
+    expired = point_at(world, world.add(deadline=DEADLINE, seed=2), stored=path)
+    purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
+
+    def problems() -> dict[str, str]:
+        report = audit(world.ledger, load_policy(default_policy_path()), world.recordings,
+                       orphan_grace=3600)
+        return {p.recording_id or "": p.message for p in report.problems
+                if p.kind == "outside_recordings_dir"}
+
+    found = problems()
+    assert set(found) == {kept.recording_id, expired.recording_id}
+    assert all(str(path) in message and "outside the recordings directory" in message
+               for message in found.values())
+    assert "'deleting'" in found[expired.recording_id]
