@@ -193,3 +193,20 @@ def test_finalization_never_touches_a_file_its_ledger_row_names_outside(tmp_path
     finally:
         second.shutdown(10)
         first.ledger.close()
+
+
+def test_a_clear_copy_is_removed_only_beside_a_ciphertext_in_the_recordings_directory(
+        sealed: Rig, tmp_path: Path) -> None:
+    rec = a_kept_call(sealed, "f8")
+    assert rec.status == RecordingStatus.FINALIZED and rec.stored_path
+    Path(rec.stored_path).unlink()  # the only copy left is clear ...
+    write_closed_wav(Path(rec.path))
+    conn = sqlite3.connect(sealed.ledger.path)
+    with conn:  # ... and the row names a "ciphertext" elsewhere
+        conn.execute("UPDATE recordings SET stored_path = ? WHERE recording_id = ?",
+                     (str(outside(tmp_path)), rec.recording_id))
+    conn.close()
+    sealed.guard.reconcile()
+    sealed.guard.wait_idle(10)
+    assert spool(sealed) == [f"{rec.recording_id}.wav"]
+    assert not sealed.log.events("clear_copy_removed")
