@@ -39,7 +39,14 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
         for no recordings directory (tests, benchmarks).
         """
         path = Path(path)
-        found = recordings_in(recordings_dir) if recordings_dir is not None else []
+        try:
+            found = recordings_in(recordings_dir) if recordings_dir is not None else []
+        except OSError as exc:
+            # Unknown is not empty: a ledger is made only beside a spool known to hold nothing.
+            raise UserError(
+                f"cannot list the recordings directory {recordings_dir} ({exc.strerror}), so no "
+                f"ledger is made at {path}; run as the user `recguard run` runs as"
+            ) from None
         if found:
             count = f"{len(found)} recording{'s' if len(found) > 1 else ''}"
             raise UserError(

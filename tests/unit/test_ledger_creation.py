@@ -106,6 +106,18 @@ def test_create_refuses_a_recordings_directory_that_holds_recordings(tmp_path: P
     assert not path.exists()
 
 
+def test_a_recordings_directory_that_cannot_be_listed_is_not_taken_for_empty(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(path: object) -> object:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("asterisk_recguard.ledger.face.recordings_in", denied)
+    path = tmp_path / "ledger.sqlite3"
+    with pytest.raises(UserError, match="cannot list the recordings directory"):
+        Ledger.create(path, recordings_dir=tmp_path / "spool")
+    assert not path.exists()
+
+
 def test_other_files_in_the_recordings_directory_do_not_count(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
