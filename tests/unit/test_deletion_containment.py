@@ -186,3 +186,21 @@ def test_the_audit_names_a_row_pointing_outside_before_and_after_a_purge(world: 
     assert all(str(path) in message and "outside the recordings directory" in message
                for message in found.values())
     assert "'deleting'" in found[expired.recording_id]
+
+
+def test_a_moved_spool_is_neither_deleted_as_orphans_nor_by_the_purge(world: World,
+                                                                     tmp_path: Path) -> None:
+    kept = world.add(deadline=utcnow() + timedelta(days=900), seed=1)
+    expired = world.add(deadline=DEADLINE, seed=2, encrypted=False)
+    old_spool = tmp_path / "old-spool"  # where the rows say the files are; gone now
+    for rec in (kept, expired):
+        point_at(world, rec, clear=old_spool / Path(rec.path).name,
+                 stored=old_spool / Path(rec.stored_path).name if rec.stored_path else None)
+    before = sorted(os.listdir(world.recordings))
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings,
+                   orphans_dir=world.recordings, orphan_grace=0)
+    assert report.orphans == [] and report.deleted == []
+    assert [f.what for f in report.failures] == [expired.recording_id]
+    assert sorted(os.listdir(world.recordings)) == before
+    report = audit(world.ledger, load_policy(default_policy_path()), world.recordings, orphan_grace=0)
+    assert sorted(p.kind for p in report.problems) == ["outside_recordings_dir"] * 2
