@@ -20,7 +20,7 @@ from .access import Clock
 from .decisionlog import EventLog
 from .errors import UserError
 from .ledger import Ledger, utcnow
-from .storage import delete_file
+from .storage import ENCRYPTED_SUFFIX, delete_file
 
 ORPHAN_FILE = "orphan_file"
 
@@ -58,7 +58,10 @@ def scan_directory(ledger: Ledger, directory: Path, *, grace_s: float,
         ) from None
     # A file named after a recording the ledger keeps is that recording's, even
     # where the ledger says it lies elsewhere (a moved spool): never an orphan.
+    # So is the ciphertext of a recording the ledger knows only as clear (a
+    # ledger older than the finalization that encrypted it).
     known_names = {os.path.basename(path) for path in ledger.known_paths()}
+    known_names |= {name + ENCRYPTED_SUFFIX for name in known_names}
     now = clock().timestamp()
     orphans: list[DirEntry] = []
     in_progress: list[DirEntry] = []

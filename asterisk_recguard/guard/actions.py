@@ -42,6 +42,9 @@ from .state import ActiveRecording, CallState
 
 ACTOR = "recguard"
 FINALIZE_FAILED = "finalize_failed"
+ORPHANED_CIPHERTEXT = (
+    "only its ciphertext is here: a finalization the ledger does not remember (restored from "
+    "an older backup?) encrypted it; left as it is for the operator")
 
 
 class StartFailed(RuntimeError):
@@ -167,6 +170,12 @@ class Recordings:
             self._not_kept(call_id, channel, rec, exc, retry=False)
             return
         if not wait_closed(rec.path):
+            if encrypted_path(rec.path).exists() and not rec.path.exists():
+                # Encrypted by a finalization this ledger does not remember: it
+                # was restored from an older backup. Never taken for "no audio".
+                self.events.not_kept(call_id, channel, rec.recording_id, ORPHANED_CIPHERTEXT,
+                                     next_step="operator")
+                return
             if not rec.path.exists():
                 self.erase(rec.recording_id, "no_audio_written")
                 return

@@ -17,6 +17,7 @@ from asterisk_recguard.guard import Guard, actions
 from asterisk_recguard.guard.testing import channel, destroyed, stasis_start, varset, write_closed_wav
 from asterisk_recguard.ledger import Recording
 from asterisk_recguard.lifecycle import RecordingStatus
+from asterisk_recguard.orphans import scan_directory
 from asterisk_recguard.vault import Keyring, VaultError, generate_key_file
 
 from .test_guard import EVIDENCE, SECRET, Rig, default_policy, make_rig
@@ -210,3 +211,23 @@ def test_a_clear_copy_is_removed_only_beside_a_ciphertext_in_the_recordings_dire
     sealed.guard.wait_idle(10)
     assert spool(sealed) == [f"{rec.recording_id}.wav"]
     assert not sealed.log.events("clear_copy_removed")
+
+
+def test_a_recording_an_older_ledger_does_not_know_as_finalized_keeps_its_ciphertext(sealed: Rig) -> None:
+    rec = a_kept_call(sealed, "f9")
+    assert spool(sealed) == [f"{rec.recording_id}.wav.rgv"]
+    conn = sqlite3.connect(sealed.ledger.path)
+    with conn:  # the ledger restored from a backup taken before the finalization
+        conn.execute("UPDATE recordings SET status = 'stopped', stored_path = NULL, key_id = NULL, "
+                     "finalized_at = NULL, deadline = NULL, sha256 = NULL WHERE recording_id = ?",
+                     (rec.recording_id,))
+    conn.close()
+    sealed.guard.reconcile()
+    sealed.guard.wait_idle(10)
+    assert spool(sealed) == [f"{rec.recording_id}.wav.rgv"]
+    after = sealed.ledger.recording(rec.recording_id)
+    assert after is not None and after.status == RecordingStatus.STOPPED
+    (failed,) = sealed.log.events("finalize_failed")
+    assert failed["recording_id"] == rec.recording_id and failed["next_step"] == "operator"
+    assert "backup" in failed["error"]
+    assert scan_directory(sealed.ledger, sealed.recordings, grace_s=0).orphans == ()
