@@ -17,6 +17,9 @@ Checked, each problem one line:
 
 Authenticating the recordings' audio, which reads every file, is apart:
 :mod:`.verification` (``recguard audit --verify``).
+* no recording names a file outside the recordings directory (a ledger
+  edited or restored from an old backup, a spool moved): recguard never
+  deletes there, so such a recording would outlive its deadline.
 
 It reads and never changes anything.
 """
@@ -35,6 +38,7 @@ from .lifecycle import RecordingStatus
 from .orphans import DirEntry, scan_directory
 from .policy import CallFacts, Policy, decide
 from .retention import SETTLE
+from .storage import outside_of, recording_files
 
 # What the audit checks: every recording the ledger has not deleted.
 _NOT_DELETED = tuple(s for s in RecordingStatus if s != RecordingStatus.DELETED)
@@ -125,9 +129,25 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
     recordings = ledger.recordings(statuses=_NOT_DELETED)
     report.recordings_checked = len(recordings)
     for rec in recordings:
+        astray = _outside(rec, recordings_dir)
+        if astray is not None:
+            report.problems.append(astray)
+            continue
         report.problems.extend(_check(ledger, policy, rec, now, grace,
                                       timedelta(seconds=max(purge_interval, 3600))))
     return report
+
+
+def _outside(rec: Recording, recordings_dir: Path) -> Problem | None:
+    for path in recording_files(rec):
+        why = outside_of(recordings_dir, path)
+        if why is not None:
+            return Problem("outside_recordings_dir",
+                           f"recording {rec.recording_id} ('{rec.status}') names {path}, which "
+                           f"{why}; recguard deletes nothing there (a moved spool: make its old "
+                           "path a symlink to the new one)",
+                           recording_id=rec.recording_id, file=str(path))
+    return None
 
 
 def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace: timedelta,

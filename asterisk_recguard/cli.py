@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "subject",
     "export",
     "access_log",
+    "ledger",
     "keys",
     "prompts",
     "sandbox",

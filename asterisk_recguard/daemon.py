@@ -10,6 +10,7 @@ an invalid new policy is logged and the old one stays.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import fcntl
@@ -41,13 +42,24 @@ GUARD_LANES = 32
 GUARD_WORKERS = 4
 
 
+def ledger_for_run(settings: Settings) -> Ledger:
+    """The ledger the guard writes: the existing one, or, on the very first
+    start, a new one. A first start is one with no file at all at
+    RECGUARD_LEDGER and no recording in the recordings directory; an empty
+    file, or a spool that holds recordings, is a ledger lost, never a new one."""
+    if os.path.lexists(settings.ledger):
+        return Ledger(settings.ledger, seal_secret=settings.hash_secret)
+    return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
+                         seal_secret=settings.hash_secret)
+
+
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.policy = load_policy(settings.policy)
         self.keyring = Keyring.load(settings.key_file) if settings.encryption else None
         check_recordings_dir(settings.recordings_dir)
-        self.ledger = Ledger(settings.ledger, seal_secret=settings.hash_secret)
+        self.ledger = ledger_for_run(settings)
         try:
             self._refuse_second_instance()
         except UserError:
@@ -124,7 +136,8 @@ class Daemon:
         actor = f"recguard run ({current_actor()})"
         while True:
             try:
-                purge(self.ledger, self.decision_log, utcnow(), actor)
+                purge(self.ledger, self.decision_log, utcnow(), actor,
+                      recordings_dir=self.settings.recordings_dir)
             except Exception as exc:  # a failed run is retried at the next interval
                 log.exception("scheduled purge failed")
                 self.decision_log.emit("purge_failed", error=f"{type(exc).__name__}: {exc}")

@@ -52,7 +52,7 @@ Line schema (absent or ``null`` when not applicable)::
   config_warning); ``actor`` (hold, release, export, erase, access, purge,
   orphan_deleted); ``deleted``, ``held`` (purge); ``age_s`` (orphan_deleted);
   ``request``, ``recordings`` (access); ``url``, ``host`` (connects);
-  ``app`` (started).
+  ``app`` (started); ``next_step`` (finalize_failed: delete or reconcile).
 
 Events (EVENTS), by who writes them::
 
@@ -67,8 +67,8 @@ Events (EVENTS), by who writes them::
     daemon     started, stopped, config_warning, ami_connected,
                ami_disconnected, ami_filter_failed, ari_unreachable,
                ami_unreachable, policy_reloaded, policy_reload_failed
-    retention  purge, purge_failed, recording_deleted, orphan_deleted, hold,
-               release
+    retention  purge, purge_failed, recording_deleted, deletion_refused,
+               orphan_deleted, hold, release
     subjects   access, export, export_failed, erase
 """
 
@@ -97,6 +97,7 @@ EVENTS = frozenset({
     "recording_started",
     "recording_stopped",
     "recording_deleted",
+    "deletion_refused",
     "recording_finalized",
     "unauthorized_recording",
     "call_resumed",

@@ -2,7 +2,9 @@
 
 A file no ledger entry accounts for was not recorded under any decision
 recguard made (a crash before the ledger entry, a recording someone else
-started), so nothing justifies keeping it. The scan tells orphans from files
+started), so nothing justifies keeping it. A ledger entry accounts for a file
+by its name, which only recguard gives (the recording id), so recordings
+moved with their spool are never taken for orphans. The scan tells orphans from files
 still being written by their age; the audit reports orphans, and the purge
 (``--orphans``) deletes them.
 """
@@ -18,7 +20,7 @@ from .access import Clock
 from .decisionlog import EventLog
 from .errors import UserError
 from .ledger import Ledger, utcnow
-from .storage import delete_file
+from .storage import ENCRYPTED_SUFFIX, delete_file
 
 ORPHAN_FILE = "orphan_file"
 
@@ -54,8 +56,12 @@ def scan_directory(ledger: Ledger, directory: Path, *, grace_s: float,
         raise UserError(
             f"recordings directory {directory} does not exist; check RECGUARD_RECORDINGS_DIR"
         ) from None
-    known = ledger.known_paths()
-    real_dir = Path(os.path.realpath(directory))
+    # A file named after a recording the ledger keeps is that recording's, even
+    # where the ledger says it lies elsewhere (a moved spool): never an orphan.
+    # So is the ciphertext of a recording the ledger knows only as clear (a
+    # ledger older than the finalization that encrypted it).
+    known_names = {os.path.basename(path) for path in ledger.known_paths()}
+    known_names |= {name + ENCRYPTED_SUFFIX for name in known_names}
     now = clock().timestamp()
     orphans: list[DirEntry] = []
     in_progress: list[DirEntry] = []
@@ -71,7 +77,7 @@ def scan_directory(ledger: Ledger, directory: Path, *, grace_s: float,
             irregular.append(path)
             continue
         files += 1
-        if path in known or str(real_dir / entry.name) in known:
+        if entry.name in known_names:
             continue
         # ctime too: a file moved in with an old mtime is still new here.
         age = now - max(st.st_mtime, st.st_ctime)

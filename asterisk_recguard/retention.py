@@ -14,7 +14,10 @@ be gone, and the next purge finishes them first. Unlinking a file that is
 already gone is not an error, so finishing is always possible. One deletion
 is :func:`storage.delete_recording`; expired recordings go in batches of the
 same steps, one ledger transaction and one directory sync per batch, and log
-the same ``recording_deleted`` line.
+the same ``recording_deleted`` line. Either way, a recording whose ledger row
+names a file outside the recordings directory is refused
+(:func:`storage.check_inside`): it stays 'deleting' and is a failure of the
+purge, every run, until the operator sets it right.
 
 A purge takes the ledger, the decision log and the ``actor`` (who runs it,
 see :func:`access.current_actor`), and writes what it did to both: one
@@ -45,10 +48,13 @@ from .ledger import MAX_BATCH, InvalidTransition, Ledger, Recording, format_ts, 
 from .orphans import ORPHAN_FILE, DirEntry, delete_orphans, scan_directory
 from .storage import (
     Deletion,
+    OutsideRecordingsDir,
+    check_inside,
     delete_recording,
     is_recording_id,
     log_deleted,
     recording_files,
+    refused,
     unlink_durably,
 )
 
@@ -104,12 +110,13 @@ def _purge_lock(ledger_path: Path) -> Iterator[None]:
 
 
 def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: bool = False,
-          *, orphans_dir: Path | None = None, orphan_grace: float = 3600,
+          *, recordings_dir: Path, orphans_dir: Path | None = None, orphan_grace: float = 3600,
           clock: Clock = utcnow) -> PurgeReport:
     """Delete every finalized recording whose deadline is at or before ``now``
     and that is not held; first finish deletions an interrupted run left.
 
-    With ``orphans_dir``, also delete files there that have no ledger entry
+    Only files inside ``recordings_dir`` are deleted; a recording with a file
+    elsewhere is a failure. With ``orphans_dir``, also delete files there that have no ledger entry
     and are at least ``orphan_grace`` seconds old. With ``dry_run``, change
     nothing and report what would be done. Unlink errors do not stop the
     purge: they are reported in ``failures`` (the recording stays 'deleting'
@@ -122,8 +129,8 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
     report = PurgeReport(now=now, actor=actor, dry_run=dry_run)
     lock = contextlib.nullcontext() if dry_run else _purge_lock(ledger.path)
     with lock:
-        _finish_pending(ledger, log, report, clock)
-        _delete_expired(ledger, log, report, clock)
+        _finish_pending(ledger, log, report, clock, recordings_dir)
+        _delete_expired(ledger, log, report, clock, recordings_dir)
         report.held = ledger.held_recordings(past_deadline_at=now)
         if orphans_dir is not None:
             scan = scan_directory(ledger, orphans_dir, grace_s=orphan_grace, clock=clock)
@@ -153,34 +160,57 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
     return report
 
 
-def _finish_pending(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock) -> None:
+def _finish_pending(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock,
+                    recordings_dir: Path) -> None:
     settled_before = clock() - SETTLE
     for rec in ledger.pending_deletions():
         if rec.stopped_at is not None and rec.stopped_at > settled_before:
             report.in_flight.append(rec)
             continue
         if report.dry_run:
-            report.resumed.append(Deletion.of(rec, rec.deletion_reason or RETENTION_EXPIRED))
+            if _inside(report, rec, recordings_dir):
+                report.resumed.append(Deletion.of(rec, rec.deletion_reason or RETENTION_EXPIRED))
             continue
         try:
             report.resumed.append(delete_recording(
                 ledger, log, rec, reason=rec.deletion_reason or RETENTION_EXPIRED,
-                actor=report.actor, clock=clock, resumed=True))
-        except (OSError, InvalidTransition) as exc:
+                actor=report.actor, clock=clock, recordings_dir=recordings_dir, resumed=True))
+        except (OSError, InvalidTransition, OutsideRecordingsDir) as exc:
             _fail(log, report, rec.recording_id, exc)
 
 
-def _delete_expired(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock) -> None:
+def _inside(report: PurgeReport, rec: Recording, recordings_dir: Path) -> bool:
+    """In a dry run: would the recording's files be deleted, or refused (a failure)?"""
+    try:
+        check_inside(recordings_dir, rec.recording_id, recording_files(rec))
+    except OutsideRecordingsDir as exc:
+        report.failures.append(Failure(rec.recording_id, _describe(exc)))
+        return False
+    return True
+
+
+def _delete_expired(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock,
+                    recordings_dir: Path) -> None:
     expired = ledger.expired(report.now)
     if report.dry_run:
-        report.deleted.extend(Deletion.of(rec, RETENTION_EXPIRED) for rec in expired)
+        report.deleted.extend(Deletion.of(rec, RETENTION_EXPIRED) for rec in expired
+                              if _inside(report, rec, recordings_dir))
         return
     for start in range(0, len(expired), MAX_BATCH):
         batch = {rec.recording_id: rec for rec in expired[start:start + MAX_BATCH]}
         marked = ledger.mark_deleting_expired(list(batch), now=report.now,
                                               reason=RETENTION_EXPIRED, actor=report.actor,
                                               at=clock())
-        files = {recording_id: recording_files(batch[recording_id]) for recording_id in marked}
+        files: dict[str, list[Path]] = {}
+        for recording_id in marked:
+            rec, paths = batch[recording_id], recording_files(batch[recording_id])
+            try:
+                check_inside(recordings_dir, recording_id, paths)
+            except OutsideRecordingsDir as exc:
+                refused(log, rec, exc, reason=RETENTION_EXPIRED, actor=report.actor)
+                _fail(log, report, recording_id, exc)
+                continue
+            files[recording_id] = paths
         failed: dict[Path, OSError] = {}
         removed = set(unlink_durably([path for paths in files.values() for path in paths],
                                      failed=failed))
@@ -199,8 +229,12 @@ def _delete_expired(ledger: Ledger, log: EventLog, report: PurgeReport, clock: C
                 removed=[path for path in files[rec.recording_id] if path in removed]))
 
 
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, OutsideRecordingsDir) else f"{type(exc).__name__}: {exc}"
+
+
 def _fail(log: EventLog, report: PurgeReport, what: str, exc: BaseException) -> None:
-    error = f"{type(exc).__name__}: {exc}"
+    error = _describe(exc)
     report.failures.append(Failure(what, error))
     one = is_recording_id(what)
     log.emit("purge_failed", recording_id=what if one else None, file=None if one else what,

@@ -5,7 +5,9 @@ ends, the purge at a deadline, an erasure request), goes through
 :func:`delete_recording`: the intent is made durable in the ledger first, the
 files are unlinked and the unlink made durable, then the ledger confirms and
 one ``recording_deleted`` line is written. An interruption anywhere leaves a
-'deleting' row that the next reconcile or purge finishes.
+'deleting' row that the next reconcile or purge finishes. Only files inside
+the recordings directory are ever removed (:func:`outside_of`): a row that
+names a file elsewhere is refused, logged, and stays 'deleting'.
 
 File names are built only from a recording id recguard generates (a uuid4 in
 hex) and the configured directory; nothing a caller controls ever reaches one.
@@ -52,6 +54,18 @@ def recording_path(recordings_dir: Path, recording_id: str) -> Path:
 def encrypted_path(clear: Path) -> Path:
     """Where the ciphertext of a clear recording is kept."""
     return clear.with_name(clear.name + ENCRYPTED_SUFFIX)
+
+
+def recordings_in(directory: Path) -> list[Path]:
+    """The recordings (clear ``*.wav`` or encrypted ``*.wav.rgv``, in any
+    case) in ``directory``, by name; none when it does not exist."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    endings = (".wav", ".wav" + ENCRYPTED_SUFFIX)
+    return sorted(Path(entry.path) for entry in entries
+                  if entry.name.lower().endswith(endings) and not entry.is_dir())
 
 
 # --- reading a WAV MixMonitor wrote -------------------------------------------------
@@ -184,6 +198,57 @@ def recording_files(rec: Recording) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+# --- where a deletion may reach --------------------------------------------------------
+
+
+class OutsideRecordingsDir(Exception):
+    """A recording's file that does not lie inside the recordings directory:
+    recguard neither deletes it nor writes beside it."""
+
+    def __init__(self, recording_id: str, path: Path, why: str) -> None:
+        super().__init__(
+            f"refused to touch {path} for recording {recording_id}: it {why}; nothing was "
+            "deleted and the recording stays 'deleting' (if the spool moved, make its old "
+            "path a symlink to the new one)"
+        )
+        self.recording_id = recording_id
+        self.path = path
+        self.why = why
+
+
+def outside_of(recordings_dir: Path, path: Path) -> str | None:
+    """Why ``path`` is not a file inside ``recordings_dir``, or None when it is.
+
+    Both are resolved first (symlinks, ``..``), so neither a link in the
+    spool nor a row naming ``spool/../x`` leads a deletion out of it.
+    """
+    if not path.is_absolute():
+        return "is not an absolute path"
+    base = Path(os.path.realpath(recordings_dir))
+    real = Path(os.path.realpath(path))
+    if real != base and real.is_relative_to(base):
+        return None
+    resolved = f" (it resolves to {real})" if real != path else ""
+    return f"lies outside the recordings directory {recordings_dir}{resolved}"
+
+
+def check_inside(recordings_dir: Path, recording_id: str, paths: Iterable[Path]) -> None:
+    """Raise :class:`OutsideRecordingsDir` for the first of a recording's
+    ``paths`` that lies outside ``recordings_dir``."""
+    for path in paths:
+        why = outside_of(recordings_dir, path)
+        if why is not None:
+            raise OutsideRecordingsDir(recording_id, path, why)
+
+
+def refused(log: EventLog, rec: Recording, exc: OutsideRecordingsDir, *, reason: str,
+            actor: str, **context: Any) -> None:
+    """The one ``deletion_refused`` line of a deletion that would leave the spool."""
+    log.emit("deletion_refused", level="error", call_id=rec.call_id,
+             recording_id=rec.recording_id, file=str(exc.path), reason=reason, actor=actor,
+             error=f"it {exc.why}", **context)
+
+
 # --- the one deletion -------------------------------------------------------------------
 
 
@@ -204,21 +269,31 @@ class Deletion:
 
 
 def delete_recording(ledger: Ledger, log: EventLog, rec: Recording, *, reason: str, actor: str,
-                     clock: Callable[[], datetime], **context: Any) -> Deletion:
+                     clock: Callable[[], datetime], recordings_dir: Path,
+                     **context: Any) -> Deletion:
     """Delete one recording: intent, unlink, confirmation, one log line.
 
     A recording already 'deleting' is finished with the reason it was marked
     with; one already 'deleted' is left as it is. Raises ``RecordingHeld`` for
-    a held recording, before touching anything. ``context`` adds fields such
-    as ``trigger`` or ``channel`` to the log line; the rest of its schema is
-    the same for every caller.
+    a held recording, before touching anything, and
+    :class:`OutsideRecordingsDir` (after one ``deletion_refused`` line, the
+    recording left 'deleting') when a file of it lies outside
+    ``recordings_dir``. ``context`` adds fields such as ``trigger`` or
+    ``channel`` to the log line; the rest of its schema is the same for every
+    caller.
     """
     if rec.status == RecordingStatus.DELETED:
         return Deletion.of(rec, rec.deletion_reason or reason)
     if rec.status != RecordingStatus.DELETING:
         rec = ledger.mark_deleting(rec.recording_id, reason=reason, actor=actor, at=clock())
     why = rec.deletion_reason or reason
-    removed = unlink_durably(recording_files(rec))
+    files = recording_files(rec)
+    try:
+        check_inside(recordings_dir, rec.recording_id, files)
+    except OutsideRecordingsDir as exc:
+        refused(log, rec, exc, reason=why, actor=actor, **context)
+        raise
+    removed = unlink_durably(files)
     # Keep who started an interrupted deletion; record the finisher only if nobody was.
     ledger.mark_deleted(rec.recording_id, actor=None if rec.deleted_by else actor, at=clock())
     return log_deleted(log, rec, reason=why, actor=actor, removed=removed, **context)

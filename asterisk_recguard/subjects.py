@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from .access import Clock, moment, require_reason
 from .callerid import hash_caller
@@ -20,7 +21,7 @@ from .errors import UserError
 from .exporting import call_date
 from .ledger import Ledger, Recording, utcnow
 from .lifecycle import RecordingStatus
-from .storage import Deletion, delete_recording
+from .storage import Deletion, OutsideRecordingsDir, delete_recording
 
 ERASURE_REQUEST = "erasure_request"
 FIND_DEFAULT_REASON = "data-subject look-up (no reason given)"
@@ -82,9 +83,10 @@ class EraseReport:
 
 
 def erase(ledger: Ledger, log: EventLog, caller_hash: str, *, reason: str, actor: str,
-          clock: Clock = utcnow) -> EraseReport:
+          recordings_dir: Path, clock: Clock = utcnow) -> EraseReport:
     """Delete the caller's recordings, irreversibly, except those under legal
-    hold or still being recorded, which are refused and named.
+    hold or still being recorded, and those whose files the ledger names
+    outside ``recordings_dir`` (left 'deleting'), which are refused and named.
 
     The ledger keeps the calls' decisions (with the hash, never the number):
     they are the accountability record of what was recorded and why.
@@ -99,9 +101,14 @@ def erase(ledger: Ledger, log: EventLog, caller_hash: str, *, reason: str, actor
             report.refused.append((rec, "the call is still being recorded or finalized; "
                                         "run the erasure again after it ends"))
         else:
-            report.deleted.append(delete_recording(
-                ledger, log, rec, reason=ERASURE_REQUEST, actor=actor, clock=clock,
-                request_reason=why, caller_hash=caller_hash))
+            try:
+                deletion = delete_recording(
+                    ledger, log, rec, reason=ERASURE_REQUEST, actor=actor, clock=clock,
+                    recordings_dir=recordings_dir, request_reason=why, caller_hash=caller_hash)
+            except OutsideRecordingsDir as exc:
+                report.refused.append((rec, str(exc)))
+                continue
+            report.deleted.append(deletion)
             ledger.log_access(actor=actor, action="erase", reason=why,
                               recording_id=rec.recording_id, call_id=rec.call_id,
                               detail={"caller_hash": caller_hash, "outcome": "deleted"},

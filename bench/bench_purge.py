@@ -43,7 +43,7 @@ def build(root: Path, count: int, expired_fraction: float) -> tuple[Path, int, i
     spool = root / "spool"
     spool.mkdir()
     ledger_path = root / "ledger.sqlite3"
-    Ledger(ledger_path).close()  # the real schema
+    Ledger.create(ledger_path, recordings_dir=spool).close()  # the real schema
     conn = sqlite3.connect(ledger_path)
     conn.execute("PRAGMA synchronous = OFF")
     expired_count = int(count * expired_fraction)
@@ -101,7 +101,7 @@ def main() -> None:
               f" in {time.perf_counter() - began:.1f} s")
         with Ledger(ledger_path) as ledger, DecisionLog(root / "decisions.jsonl") as log:
             began = time.perf_counter()
-            report = purge(ledger, log, NOW, "bench")
+            report = purge(ledger, log, NOW, "bench", recordings_dir=root / "spool")
             seconds = time.perf_counter() - began
             left = len(ledger.expired(NOW))
         deleted = len(report.deleted)

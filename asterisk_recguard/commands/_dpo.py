@@ -57,12 +57,8 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def open_ledger(settings: Settings) -> Ledger:
     """The existing ledger. Never a new, empty one: against an empty ledger
-    every recording would look like an orphan."""
-    if not settings.ledger.exists():
-        raise UserError(
-            f"ledger {settings.ledger} does not exist; check RECGUARD_LEDGER "
-            "(`recguard run` creates it when it first starts)"
-        )
+    every recording would look like an orphan (``Ledger`` refuses a missing
+    or empty file in one line that says what to restore)."""
     return Ledger(settings.ledger, seal_secret=settings.hash_secret)
 
 

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     now = args.now or utcnow()
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
         report = purge(ledger, log, now, current_actor(), dry_run=args.dry_run,
+                       recordings_dir=settings.recordings_dir,
                        orphans_dir=settings.recordings_dir if args.orphans else None,
                        orphan_grace=settings.orphan_grace)
     for line in render(report, orphans=args.orphans, grace=settings.orphan_grace):

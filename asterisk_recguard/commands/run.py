@@ -13,6 +13,11 @@ dialplan/recguard.conf succeeds), decides every call that passes the gate,
 starts and stops MixMonitor through AMI, and writes the ledger and the
 decision log. While it is not running, calls pass the gate unrecorded.
 
+The ledger: on the very first start (no file at RECGUARD_LEDGER and no
+recording in RECGUARD_RECORDINGS_DIR) it is created, as by `recguard ledger
+init`. A missing ledger beside recordings, or an empty ledger file, is a
+ledger lost: the guard refuses to start and says what to restore.
+
 Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
 (see config/recguard.env.example). Signals: SIGTERM stops cleanly (exit 0),
 SIGHUP reloads the policy.

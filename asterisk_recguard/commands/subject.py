@@ -178,7 +178,8 @@ def run_erase(args: argparse.Namespace) -> int:
     settings = _dpo.settings(args)
     caller_hash = _hash(args, settings)
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
-        report = erase(ledger, log, caller_hash, reason=args.reason, actor=current_actor())
+        report = erase(ledger, log, caller_hash, reason=args.reason, actor=current_actor(),
+                       recordings_dir=settings.recordings_dir)
     if not report.deleted and not report.refused:
         print("no recordings for this caller; nothing to erase")
         return 0

@@ -6,6 +6,9 @@ everything that waits on a file runs on the workers, on parts the call's
 state no longer points to. Every deletion ends in
 :func:`asterisk_recguard.storage.delete_recording`, the path purge and erasure
 use too.
+
+Finalization either ends with the ledger holding the recording as kept, or
+leaves no clear copy that should not be there: see :meth:`Recordings._not_kept`.
 """
 
 from __future__ import annotations
@@ -21,15 +24,27 @@ from ..ledger import Ledger, RecordingHeld
 from ..lifecycle import RecordingStatus
 from ..policy import Decision, Policy
 from ..recorder import RecorderError
-from ..storage import delete_file, delete_recording, encrypted_path, file_facts, wait_closed
+from ..storage import (
+    OutsideRecordingsDir,
+    check_inside,
+    delete_file,
+    delete_recording,
+    encrypted_path,
+    file_facts,
+    wait_closed,
+)
 from ..vault import Keyring, encrypt_file
 from . import diff
 from .asterisk import MixMonitors
-from .events import GuardEvents
+from .events import GuardEvents, describe
 from .lanes import Workers
 from .state import ActiveRecording, CallState
 
 ACTOR = "recguard"
+FINALIZE_FAILED = "finalize_failed"
+ORPHANED_CIPHERTEXT = (
+    "only its ciphertext is here: a finalization the ledger does not remember (restored from "
+    "an older backup?) encrypted it; left as it is for the operator")
 
 
 class StartFailed(RuntimeError):
@@ -146,23 +161,42 @@ class Recordings:
 
     def _store_once(self, call_id: str, channel: str, rec: ActiveRecording, ended: datetime,
                     policy: Policy) -> None:
+        try:
+            # Before any file is touched: a deadline that cannot be set, or a
+            # file the ledger names outside the recordings directory, ends here.
+            retention = diff.retention_days(policy, rec.purposes)
+            deadline = ended + timedelta(days=retention)
+            check_inside(self.mixmonitors.recordings_dir, rec.recording_id, [rec.path])
+        except Exception as exc:
+            self._not_kept(call_id, channel, rec, exc, retry=False)
+            return
         if not wait_closed(rec.path):
+            if encrypted_path(rec.path).exists() and not rec.path.exists():
+                # Encrypted by a finalization this ledger does not remember: it
+                # was restored from an older backup. Never taken for "no audio".
+                self.events.not_kept(call_id, channel, rec.recording_id, ORPHANED_CIPHERTEXT,
+                                     next_step="operator")
+                return
             if not rec.path.exists():
                 self.erase(rec.recording_id, "no_audio_written")
                 return
             # Still open long after the hangup: keep what was written, and say so.
             self.events.finalize_incomplete(call_id, rec)
-        facts = file_facts(rec.path)
-        retention = diff.retention_days(policy, rec.purposes)
-        deadline = ended + timedelta(days=retention)
         stored_path: Path | None = None
         key_id: str | None = None
-        if self.keyring is not None:
-            stored_path = encrypted_path(rec.path)
-            key_id = encrypt_file(rec.path, stored_path, self.keyring).key_id
-        self.ledger.recording_finalized(rec.recording_id, size_bytes=facts.size_bytes, duration_s=facts.duration_s,
-                                        sha256=facts.sha256, deadline=deadline, stored_path=stored_path,
-                                        key_id=key_id, finalized_at=self.clock())
+        try:
+            facts = file_facts(rec.path)
+            if self.keyring is not None:
+                stored_path = encrypted_path(rec.path)
+                key_id = encrypt_file(rec.path, stored_path, self.keyring).key_id
+            self.ledger.recording_finalized(rec.recording_id, size_bytes=facts.size_bytes,
+                                            duration_s=facts.duration_s, sha256=facts.sha256,
+                                            deadline=deadline, stored_path=stored_path, key_id=key_id,
+                                            finalized_at=self.clock())
+        except Exception as exc:
+            # Trying again helps only where the clear file may stay meanwhile.
+            self._not_kept(call_id, channel, rec, exc, retry=self.keyring is None)
+            return
         if stored_path is not None:
             # The ledger points at the ciphertext now; the clear file goes.
             delete_file(rec.path)
@@ -170,6 +204,23 @@ class Recordings:
                                         size_bytes=facts.size_bytes, duration_s=facts.duration_s,
                                         sha256=facts.sha256, retention_days=retention, deadline=deadline,
                                         policy=policy.label)
+
+    def _not_kept(self, call_id: str, channel: str, rec: ActiveRecording, exc: Exception, *,
+                  retry: bool) -> None:
+        """A finalization that failed before the ledger held the recording as kept.
+
+        With ``retry`` (encryption off, so the clear WAV is the kept form, and
+        the error may pass) the recording stays 'stopped' and the next
+        reconcile finalizes it again. Otherwise it is deleted through the one
+        deletion path (reason ``finalize_failed``) with any ciphertext this
+        attempt left: a clear copy is never kept unencrypted, nor kept without
+        a deadline. Should even that fail (the ledger cannot be written), it
+        stays 'stopped' for the reconcile, which finalizes or deletes it.
+        """
+        self.events.not_kept(call_id, channel, rec.recording_id, describe(exc),
+                             next_step="reconcile" if retry else "delete")
+        if not retry:
+            self.erase(rec.recording_id, FINALIZE_FAILED, channel=channel)
 
     def delete_after_close(self, call_id: str, channel: str, rec: ActiveRecording, reason: str,
                            policy: Policy) -> None:
@@ -214,8 +265,14 @@ class Recordings:
         self.erase(recording_id, "start_failed", channel=channel)
 
     def erase(self, recording_id: str, reason: str, **context: str | None) -> None:
-        """Delete a recording's files through the one deletion path."""
+        """Delete a recording's files through the one deletion path. A row that
+        names a file outside the recordings directory is refused there (logged,
+        left 'deleting' for the operator)."""
         row = self.ledger.recording(recording_id)
         if row is not None:
-            delete_recording(self.ledger, self.events.log, row, reason=reason, actor=ACTOR, clock=self.clock,
-                             **context)
+            try:
+                delete_recording(self.ledger, self.events.log, row, reason=reason, actor=ACTOR,
+                                 clock=self.clock, recordings_dir=self.mixmonitors.recordings_dir,
+                                 **context)
+            except OutsideRecordingsDir:
+                pass  # logged as deletion_refused; left 'deleting' for the operator

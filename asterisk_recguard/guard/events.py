@@ -135,6 +135,12 @@ class GuardEvents:
     def finalize_failed(self, state: CallState, error: str) -> None:
         self.log.emit("finalize_failed", call_id=state.call_id, channel=state.channel, error=error)
 
+    def not_kept(self, call_id: str, channel: str, recording_id: str, error: str, *, next_step: str) -> None:
+        """A recording's finalization failed; ``next_step`` is what becomes of it:
+        ``delete`` now, or ``reconcile`` (finalized again by the next one)."""
+        self.log.emit("finalize_failed", call_id=call_id, channel=channel, recording_id=recording_id,
+                      error=error, next_step=next_step)
+
     def reconcile_failed(self, error: str, call_id: str | None = None, channel: str | None = None) -> None:
         self.log.emit("reconcile_failed", call_id=call_id, channel=channel, error=error)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..ledger import Call, Ledger, Recording
 from ..lifecycle import CallStatus, RecordingStatus
 from ..policy import CallFacts, Policy, decide
-from ..storage import delete_file, is_recording_id
+from ..storage import delete_file, is_recording_id, outside_of
 from .actions import Recordings
 from .asterisk import AsteriskError, CallControl, ChannelGone
 from .events import GuardEvents, describe
@@ -160,9 +160,12 @@ class Reconciler:
         self._remove_clear_copies()
 
     def _remove_clear_copies(self) -> None:
-        """A clear WAV left beside its ciphertext (a crash between the two steps of finalization)."""
+        """A clear WAV left beside its ciphertext (a crash between the two steps of finalization).
+        Only beside a ciphertext in the recordings directory: a row pointing
+        elsewhere is no proof the recording is kept."""
         for clear in self.recordings_dir.glob("*.wav"):
             row = self.ledger.recording(clear.stem) if is_recording_id(clear.stem) else None
             if (row is not None and row.status == RecordingStatus.FINALIZED and row.stored_path
+                    and outside_of(self.recordings_dir, Path(row.stored_path)) is None
                     and Path(row.stored_path).exists() and delete_file(clear)):
                 self.events.clear_copy_removed(row.recording_id, clear)

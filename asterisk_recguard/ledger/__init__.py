@@ -10,6 +10,11 @@ survives a killed process or a power cut with every committed transaction.
 
 Rules this package enforces so that callers cannot get them wrong:
 
+* A ledger is opened, never made, by ``Ledger(path)``: a missing or empty
+  file is a ledger lost, and is refused with what to restore. Only
+  :meth:`Ledger.create` makes one, and not while the recordings directory
+  holds recordings it would know nothing of.
+
 * Caller numbers are never stored: only a keyed hash, and ``caller_hash`` must
   look like one (64 lowercase hex digits). JSON fields (facts, details)
   holding a key named like a caller number are refused.
@@ -45,7 +50,8 @@ checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mo
 
 Public API (all keyword arguments after the first are keyword-only)::
 
-    Ledger(path, *, seal_secret=None); .close(); with Ledger(path) as ledger: ...
+    Ledger(path, *, seal_secret=None); .close(); with Ledger(path) as ledger: ...   (an existing ledger only)
+    Ledger.create(path, *, recordings_dir, seal_secret=None) -> Ledger   (a new one; never over recordings)
     .path; .schema_version
     verify_chains() -> ChainReport (.breaks: list[Break], .heads: dict[str, Head])
     upsert_call_start(call_id, *, channel, started_at=None, linkedid=None,

@@ -7,6 +7,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
+from ..errors import UserError
+from ..storage import recordings_in
 from .batches import RecordingBatches
 from .calls import CallTable
 from .chain import Chain, ChainReport
@@ -21,8 +23,9 @@ from .sqlite import SqliteEngine
 class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal):
     """The ledger; see the package docstring for the rules and the API.
 
-    ``Ledger(path)`` opens (creating and migrating as needed) the SQLite file
-    at ``path``. It may be shared by threads: transactions take turns.
+    ``Ledger(path)`` opens the existing ledger at ``path`` (migrating it as
+    needed) and refuses a missing or empty file; :meth:`create` makes a new
+    one. It may be shared by threads: transactions take turns.
     ``seal_secret`` (RECGUARD_HASH_SECRET) seals the rows of the append-only
     tables as they are written and lets :meth:`verify_chains` check the seals;
     without it rows are linked but not sealed (see :mod:`.chain`).
@@ -33,6 +36,35 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
         self._chain = Chain(seal_secret)
         self._engine: Engine = SqliteEngine(self.path,
                                             after_migration={CHAINED_AT: self._chain.backfill})
+
+    @classmethod
+    def create(cls, path: str | Path, *, recordings_dir: Path | None,
+               seal_secret: str | bytes | None = None) -> Ledger:
+        """A new, empty ledger at ``path``, where no file may exist; open.
+
+        Refused while ``recordings_dir`` holds recordings: a new ledger would
+        know none of them, so each would look like an orphan (and ``purge
+        --orphans`` would delete it). ``None`` only for a ledger that accounts
+        for no recordings directory (tests, benchmarks).
+        """
+        path = Path(path)
+        try:
+            found = recordings_in(recordings_dir) if recordings_dir is not None else []
+        except OSError as exc:
+            # Unknown is not empty: a ledger is made only beside a spool known to hold nothing.
+            raise UserError(
+                f"cannot list the recordings directory {recordings_dir} ({exc.strerror}), so no "
+                f"ledger is made at {path}; run as the user `recguard run` runs as"
+            ) from None
+        if found:
+            count = f"{len(found)} recording{'s' if len(found) > 1 else ''}"
+            raise UserError(
+                f"no ledger at {path}, but the recordings directory {recordings_dir} holds {count} "
+                f"(e.g. {found[0].name}); a new ledger would take every one for an orphan: restore "
+                "the ledger from its backup, or set RECGUARD_LEDGER to where it is"
+            )
+        SqliteEngine.create(path, after_migration={CHAINED_AT: Chain(seal_secret).backfill})
+        return cls(path, seal_secret=seal_secret)
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"

@@ -2,9 +2,13 @@
 
 SQLite (stdlib) because it needs no server on the Asterisk host and, in WAL
 mode with synchronous=FULL, survives a killed process or a power cut with
-every committed transaction. The file and its missing parent directories are
-created private (0600, 0700); opening it migrates it to :data:`SCHEMA_VERSION`
-and refuses a file that is not a recguard ledger or was written by a newer one.
+every committed transaction. Opening migrates an existing ledger to
+:data:`SCHEMA_VERSION` and refuses anything else: a missing or empty file, a
+database of another program, or a ledger written by a newer recguard. A
+missing or empty file is never taken for a new ledger (beside a spool full of
+recordings it would make each one an orphan); :meth:`SqliteEngine.create`
+makes a new one, private (0600, missing parent directories 0700), complete
+under a temporary name before it appears at its path.
 
 Writes share one connection, serialised by a lock, and are group-committed:
 each write runs in a savepoint of the transaction that is open, and returns
@@ -29,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from ..errors import UserError
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
@@ -56,6 +61,24 @@ def _make_private_dirs(directory: Path) -> None:
 # A writer waits this long for the commit of its write before it gives up
 # with an error; only a stalled disk comes near it.
 COMMIT_WAIT_S = 60.0
+
+
+def _already_exists(path: Path) -> UserError:
+    return UserError(f"ledger {path} already exists and is left as it is; a new ledger is "
+                     "made only where there is none")
+
+
+def _existing(path: Path) -> str:
+    """The URI that opens ``path`` only if it exists: SQLite never creates it."""
+    return f"file:{quote(str(path.absolute()))}?mode=rw"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _Batch:
@@ -96,6 +119,57 @@ class SqliteEngine:
     def describe(self) -> str:
         return str(self.path)
 
+    # -- creating --
+
+    @classmethod
+    def create(cls, path: Path,
+               after_migration: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None) -> None:
+        """Make a new ledger at ``path``, where no file may exist.
+
+        It is built and migrated under a temporary name beside ``path`` and
+        linked into place only when complete, so no crash ever leaves an
+        empty or half-made file at ``path``.
+        """
+        if path.is_dir():
+            raise UserError(f"ledger {path} is a directory, not a file; set RECGUARD_LEDGER "
+                            "to a file's path")
+        if os.path.lexists(path):
+            raise _already_exists(path)
+        building = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+        try:
+            _make_private_dirs(path.parent)
+            os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            conn = sqlite3.connect(str(building), isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA synchronous = FULL")
+                # The same steps as an upgrade, so a new ledger's schema is an upgraded one's.
+                cls._migrate(conn, 0, after_migration or {})
+            finally:
+                conn.close()
+            _fsync(building)
+            cls._link(building, path)
+            _fsync(path.parent)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UserError(f"ledger {path} cannot be created: {why}; create its directory "
+                            "or set RECGUARD_LEDGER to a writable path") from None
+        finally:
+            for leftover in (building, building.with_name(building.name + "-journal")):
+                leftover.unlink(missing_ok=True)
+
+    @staticmethod
+    def _link(building: Path, path: Path) -> None:
+        """Put the finished file at ``path``, never over a file another process put there."""
+        try:
+            os.link(building, path)
+        except FileExistsError:
+            raise _already_exists(path) from None
+        except OSError:  # a file system without hard links
+            if os.path.lexists(path):
+                raise _already_exists(path) from None
+            os.rename(building, path)
+
     # -- opening --
 
     def _fail(self, what: str) -> UserError:
@@ -104,29 +178,35 @@ class SqliteEngine:
             "to another path"
         )
 
-    def _create_file(self) -> None:
+    def _lost(self, what: str) -> UserError:
+        # Said the same for a missing file, an empty one and a blank database.
+        return UserError(
+            f"ledger {self.path} {what}; restore it from its backup, or set RECGUARD_LEDGER to "
+            f"where it is (only an installation with no recordings yet starts a new one, with "
+            f"`recguard ledger init`)"
+        )
+
+    def _check_file(self) -> None:
         path = self.path
         if path.is_dir():
             raise self._fail("is a directory, not a file")
         try:
-            _make_private_dirs(path.parent)
-            if not path.exists():
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    os.close(fd)
-                except FileExistsError:
-                    pass
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise self._lost("does not exist") from None
         except OSError as exc:
             raise UserError(
-                f"ledger {path} cannot be created: {exc.strerror}; create its directory "
-                "or set RECGUARD_LEDGER to a writable path"
+                f"ledger {path} cannot be opened: {exc.strerror}; run recguard as the user "
+                "that owns it"
             ) from None
+        if size == 0:
+            raise self._lost("is empty (0 bytes): it was truncated or replaced, no ledger is empty")
 
     def _open(self) -> sqlite3.Connection:
-        self._create_file()
+        self._check_file()
         try:
-            conn = sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(_existing(self.path), uri=True, timeout=5.0,
+                                   isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise self._fail(f"cannot be opened ({exc})") from None
         try:
@@ -161,6 +241,8 @@ class SqliteEngine:
                 raise self._fail(
                     "is an SQLite database of another program, not a recguard ledger"
                 )
+            # A new ledger is made complete by create(); a blank one is a lost one.
+            raise self._lost("is an SQLite database with no recguard tables, not a ledger")
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection, version: int,
@@ -335,8 +417,8 @@ class SqliteEngine:
     def _open_reader(self) -> sqlite3.Connection:
         with self._readers_lock:  # not the writers' lock: a read never waits for a commit
             self._require()
-            conn = sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(_existing(self.path), uri=True, timeout=5.0,
+                                   isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA query_only = ON")

@@ -13,6 +13,7 @@ from ._parse import PolicyError, load_policy, parse_policy
 from .explain import BASIS_TEXT, REASON_TEXT, explain
 from .model import (
     MAX_ID_LENGTH,
+    MAX_JUSTIFIED_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
     REASON_CODES,
     Basis,
@@ -38,6 +39,7 @@ __all__ = [
     "Decision",
     "FrozenMap",
     "MAX_ID_LENGTH",
+    "MAX_JUSTIFIED_RETENTION_DAYS",
     "MAX_RETENTION_DAYS",
     "Notice",
     "NoticeStatus",

@@ -17,7 +17,7 @@ from typing import Any
 from ..display import ECHO_LIMIT, printable, quoted
 from ..errors import UserError
 from ..safefile import read_regular_file
-from .model import MAX_ID_LENGTH, MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
+from .model import MAX_ID_LENGTH, MAX_JUSTIFIED_RETENTION_DAYS, MAX_RETENTION_DAYS, Basis, Notice, Policy, Purpose
 
 
 class PolicyError(UserError):
@@ -203,6 +203,14 @@ class _Validator:
             raise self.fail(
                 f"{where}.retention_days",
                 f"must be a positive whole number of days, not {quoted(retention)}",
+            )
+        if retention > MAX_JUSTIFIED_RETENTION_DAYS:
+            # No justification helps here, so this is said first.
+            raise self.fail(
+                f"{where}.retention_days",
+                f"{retention} days is longer than any recording may be kept "
+                f"({MAX_JUSTIFIED_RETENTION_DAYS} days, ten years, even with a justification); "
+                "shorten it",
             )
         if retention > MAX_RETENTION_DAYS and justification is None:
             raise self.fail(

@@ -79,6 +79,11 @@ MAX_RETENTION_DAYS = 1825
 #: to the guard carry no longer ones, so a longer id could never match a call.
 MAX_ID_LENGTH = 64
 
+#: The longest any justification may keep a recording: ten years (leap days
+#: included), the longest period business records are kept for. Every
+#: deadline then stays far inside what a date can hold.
+MAX_JUSTIFIED_RETENTION_DAYS = 3653
+
 
 # --------------------------------------------------------------------------
 # An immutable, hashable mapping, so that facts and policies can be compared,

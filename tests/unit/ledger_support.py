@@ -29,7 +29,7 @@ def rid() -> str:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite3") as opened:
+    with Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None) as opened:
         yield opened
 
 

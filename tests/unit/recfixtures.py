@@ -107,7 +107,8 @@ def make_world(root: Path) -> World:
     key_file = root / "keys"
     generate_key_file(key_file)
     # Sealed with the secret of env_file(), as recguard's commands open it.
-    return World(root=root, ledger=Ledger(root / "ledger.sqlite3", seal_secret=SECRET),
+    return World(root=root, ledger=Ledger.create(root / "ledger.sqlite3", recordings_dir=recordings,
+                                                 seal_secret=SECRET),
                  log=DecisionLog(root / "decisions.jsonl"), recordings=recordings,
                  key_file=key_file)
 

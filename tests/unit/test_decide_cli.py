@@ -169,6 +169,19 @@ def test_bad_policy_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFi
     )
 
 
+def test_a_retention_no_date_can_hold_is_a_one_line_error(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(OTHER_POLICY.replace(
+        "retention_days = 10", 'retention_days = 3000000\njustification = "kept for good"'))
+    status, out, err = run(capsys, "decide", "--purpose", "order", "--policy", str(path))
+    assert (status, out) == (2, "")
+    assert err == (
+        f"recguard: error: {path}: purposes.order.retention_days: 3000000 days is longer than any "
+        "recording may be kept (3653 days, ten years, even with a justification); shorten it\n"
+    )
+
+
 # --- arguments ---------------------------------------------------------------
 
 

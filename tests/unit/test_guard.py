@@ -32,6 +32,7 @@ from asterisk_recguard.ledger import Ledger, Recording
 from asterisk_recguard.lifecycle import RecordingStatus
 from asterisk_recguard.policy import Policy, load_policy, parse_policy
 from asterisk_recguard.resources import default_policy_path
+from asterisk_recguard.vault import Keyring
 
 SECRET = "s" * 40
 EVIDENCE = "evidence-v1:complete"
@@ -66,13 +67,13 @@ def default_policy() -> Policy:
     return load_policy(default_policy_path())
 
 
-def make_rig(tmp_path: Path, policy: Policy | None = None) -> Rig:
+def make_rig(tmp_path: Path, policy: Policy | None = None, keyring: Keyring | None = None) -> Rig:
     recordings = tmp_path / "recordings"
     recordings.mkdir(parents=True)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=recordings)
     control, mixmonitors, log = FakeCallControl(), FakeMixMonitors(recordings), CapturingLog()
     guard = Guard(policy=policy or default_policy(), control=control, mixmonitors=mixmonitors, ledger=ledger,
-                  decision_log=log, hash_secret=SECRET, lanes=2, workers=2)
+                  decision_log=log, hash_secret=SECRET, keyring=keyring, lanes=2, workers=2)
     return Rig(guard, control, mixmonitors, ledger, log, recordings)
 
 

@@ -27,7 +27,7 @@ def test_held_recording_is_kept_listed_and_deleted_after_release(world: World) -
     place_hold(world.ledger, world.log, rec.recording_id, reason="court case P 123/2026",
                actor="bob")
 
-    report = purge(world.ledger, world.log, DEADLINE + timedelta(days=30), ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE + timedelta(days=30), ACTOR, recordings_dir=world.recordings)
     assert report.deleted == []
     assert [r.recording_id for r in report.held] == [rec.recording_id]
     assert report.held[0].hold_reason == "court case P 123/2026"
@@ -36,7 +36,7 @@ def test_held_recording_is_kept_listed_and_deleted_after_release(world: World) -
     assert world.events("purge")[0]["held"] == [rec.recording_id]
 
     release_hold(world.ledger, world.log, rec.recording_id, actor="carol", reason="case closed")
-    report = purge(world.ledger, world.log, DEADLINE + timedelta(days=30), ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE + timedelta(days=30), ACTOR, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.deleted] == [rec.recording_id]
     assert files(world) == set()
 

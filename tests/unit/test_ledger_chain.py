@@ -192,7 +192,7 @@ def test_a_removed_seal_is_named(world: World, capsys: pytest.CaptureFixture[str
 
 
 def test_another_secret_is_named_at_the_first_row(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.sqlite3", seal_secret=SECRET) as ledger:
+    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
         write_history(ledger)
     with Ledger(tmp_path / "l.sqlite3", seal_secret="another-secret-" + "x" * 32) as ledger:
         report = ledger.verify_chains()
@@ -216,7 +216,7 @@ def test_the_audit_json_gives_each_chain_head(world: World, capsys: pytest.Captu
 
 
 def test_a_plain_insert_is_refused(tmp_path: Path) -> None:
-    Ledger(tmp_path / "l.sqlite3").close()
+    Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None).close()
     conn = sqlite3.connect(tmp_path / "l.sqlite3")
     with pytest.raises(sqlite3.DatabaseError, match="chain"):
         conn.execute("INSERT INTO access_log (at, actor, action, reason) "
@@ -228,6 +228,7 @@ def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
     """The daemon and a command each have the ledger open: neither may chain
     onto a head the other has already moved."""
     path = tmp_path / "l.sqlite3"
+    Ledger.create(path, recordings_dir=None).close()
     with Ledger(path, seal_secret=SECRET) as daemon, Ledger(path, seal_secret=SECRET) as command:
         for i in range(5):
             daemon.log_access(actor="daemon", action="purge", reason=f"run {i}")
@@ -237,7 +238,7 @@ def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
 
 
 def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.sqlite3", seal_secret=SECRET) as ledger:
+    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
         ledger.upsert_call_start(CALL, channel="PJSIP/trunk-00000001", facts=FACTS)
 
         def decide(n: int) -> None:
@@ -256,7 +257,7 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
 
 
 def test_a_write_rolled_back_leaves_the_chain_whole(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.sqlite3", seal_secret=SECRET) as ledger:
+    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
         ledger.log_access(actor="dpo", action="access", reason="one")
         with pytest.raises(RuntimeError), ledger._engine.transaction():
             ledger.log_access(actor="dpo", action="access", reason="rolled back")

@@ -24,7 +24,7 @@ def _engine(ledger: Ledger) -> SqliteEngine:
 
 def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    ledger = Ledger(path)
+    ledger = Ledger.create(path, recordings_dir=None)
     engine = _engine(ledger)
     commits = []
     assert engine.connection is not None
@@ -55,7 +55,7 @@ def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path
 
 
 def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None)
     engine = _engine(ledger)
     assert engine.connection is not None
     commits: list[str] = []
@@ -109,7 +109,7 @@ def test_reads_do_not_wait_behind_a_writer(ledger: Ledger) -> None:
 
 
 def test_reads_after_close_are_refused(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None)
     start_call(ledger, call_id="c1")
     assert ledger.call("c1") is not None  # this thread's read connection is open now
     ledger.close()

@@ -72,7 +72,7 @@ def _schema(path: Path) -> list[tuple[str, str, str | None]]:
 
 def test_a_fresh_ledger_has_the_schema_of_a_migrated_one(tmp_path: Path) -> None:
     fresh, migrated = tmp_path / "fresh.sqlite3", tmp_path / "migrated.sqlite3"
-    Ledger(fresh).close()
+    Ledger.create(fresh, recordings_dir=None).close()
     _version_one(migrated)
     Ledger(migrated).close()
     assert _schema(fresh) == _schema(migrated)

@@ -228,7 +228,7 @@ KILLED_MID_DELETE = """
 import os, signal, sys
 from datetime import datetime, timedelta, timezone
 from asterisk_recguard.ledger import Ledger
-ledger = Ledger(sys.argv[1])
+ledger = Ledger.create(sys.argv[1], recordings_dir=None)
 t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ledger.upsert_call_start("9.9", channel="PJSIP/x-1", started_at=t0)
 for rid in (sys.argv[2], sys.argv[3]):

@@ -31,7 +31,7 @@ from .ledger_support import (  # noqa: F401 - ledger is a fixture
 
 def test_creates_private_dirs_and_file_with_durable_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "new" / "deeper" / "ledger.sqlite3"
-    with Ledger(path) as ledger:
+    with Ledger.create(path, recordings_dir=None) as ledger:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
@@ -45,7 +45,7 @@ def test_creates_private_dirs_and_file_with_durable_pragmas(tmp_path: Path) -> N
 
 def test_reopen_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    with Ledger(path) as ledger:
+    with Ledger.create(path, recordings_dir=None) as ledger:
         start_call(ledger)
     with Ledger(path) as ledger:
         call = ledger.call("1700000000.12")
@@ -54,7 +54,7 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    Ledger(path).close()
+    Ledger.create(path, recordings_dir=None).close()
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
@@ -91,7 +91,7 @@ def test_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_closed_ledger_refuses_use(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger = Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None)
     ledger.close()
     assert ledger.closed
     with pytest.raises(RuntimeError, match="closed"):
@@ -160,7 +160,7 @@ def test_concurrent_writers_from_threads(ledger: Ledger) -> None:
 def test_two_connections_share_committed_writes(tmp_path: Path) -> None:
     # The daemon and a CLI command (hold, purge) open the same ledger.
     path = tmp_path / "l.sqlite3"
-    with Ledger(path) as daemon, Ledger(path) as cli:
+    with Ledger.create(path, recordings_dir=None) as daemon, Ledger(path) as cli:
         start_call(daemon)
         recording_id = start_recording(daemon)
         cli.set_hold(recording_id, reason="court", actor="dpo")

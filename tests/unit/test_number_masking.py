@@ -113,7 +113,7 @@ def test_a_foreign_recording_named_after_a_number_reaches_ledger_and_log_masked(
         tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     recordings.mkdir()
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None)
     mixmonitors, log = FakeMixMonitors(recordings), CapturingLog()
     guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
                   mixmonitors=mixmonitors, ledger=ledger, decision_log=log, hash_secret="s" * 40,

@@ -42,7 +42,7 @@ def test_orphans_older_than_the_grace_are_deleted_and_the_rest_kept(world: World
 
     later = lambda: utcnow() + timedelta(hours=2)  # noqa: E731
     report = purge(world.ledger, world.log, T0, ACTOR, orphans_dir=world.recordings,
-                   orphan_grace=3600, clock=later)
+                   orphan_grace=3600, clock=later, recordings_dir=world.recordings)
     assert {o.path for o in report.orphans} == {str(old), str(young)}
     assert files(world) == {f"{rec.recording_id}.wav.rgv", "subdir"}
     logged = world.events("orphan_deleted")
@@ -54,7 +54,7 @@ def test_a_young_file_is_never_an_orphan_even_with_now_moved(world: World) -> No
     young = world.recordings / "being-finalized.wav"
     young.write_bytes(b"RIFF")
     report = purge(world.ledger, world.log, T0 + timedelta(days=10_000), ACTOR,
-                   orphans_dir=world.recordings, orphan_grace=3600)
+                   orphans_dir=world.recordings, orphan_grace=3600, recordings_dir=world.recordings)
     assert report.orphans == [] and [o.path for o in report.orphans_in_progress] == [str(young)]
     assert young.exists()
 
@@ -71,5 +71,5 @@ def test_orphans_dry_run(world: World) -> None:
     stray = world.recordings / "stray.wav"
     stray.write_bytes(b"x")
     report = purge(world.ledger, world.log, T0, ACTOR, dry_run=True,
-                   orphans_dir=world.recordings, orphan_grace=0)
+                   orphans_dir=world.recordings, orphan_grace=0, recordings_dir=world.recordings)
     assert [o.path for o in report.orphans] == [str(stray)] and stray.exists()

@@ -102,6 +102,8 @@ ACCEPTED = [
     ("policy with only forbidden purposes and no notices",
      '[policy]\nname = "n"\nversion = "1"\n[purposes.spam]\nbasis = "forbidden"\ndescription = "d"\n'),
     ("retention of exactly the limit", edit("retention_days = 1095", "retention_days = 1825")),
+    ("justified retention of exactly the ceiling", edit(
+        "retention_days = 1095\n", 'retention_days = 3653\njustification = "ten years"\n')),
 ]
 
 
@@ -186,6 +188,17 @@ REFUSED = [
      "purposes.order.retention_days: 1826 days is longer than the general limitation period "
      '(1825 days); shorten it, or add justification = "…" saying why the recording must be '
      "kept that long"),
+    ("retention no justification covers", edit(
+        "retention_days = 1095\n", 'retention_days = 3000000\njustification = "forever"\n'),
+     "purposes.order.retention_days: 3000000 days is longer than any recording may be kept "
+     "(3653 days, ten years, even with a justification); shorten it"),
+    ("retention one day past the ceiling", edit(
+        "retention_days = 1095\n", 'retention_days = 3654\njustification = "ten years and a day"\n'),
+     "purposes.order.retention_days: 3654 days is longer than any recording may be kept "
+     "(3653 days, ten years, even with a justification); shorten it"),
+    ("retention past the ceiling and no justification", edit("retention_days = 90", "retention_days = 10" + "0" * 20),
+     f"purposes.quality.retention_days: 10{'0' * 20} days is longer than any recording may be kept "
+     "(3653 days, ten years, even with a justification); shorten it"),
     ("empty justification", edit("retention_days = 1095\n", 'retention_days = 3650\njustification = " "\n'),
      'purposes.order.justification: must be a non-empty quoted string, e.g. justification = "…"'),
     ("forbidden purpose with a retention", edit('basis = "forbidden"\n', 'basis = "forbidden"\nretention_days = 30\n'),

@@ -33,12 +33,12 @@ def test_deleted_at_the_deadline_and_not_before(world: World) -> None:
     rec = world.add(deadline=DEADLINE)
     assert files(world) == {f"{rec.recording_id}.wav.rgv"}
 
-    early = purge(world.ledger, world.log, DEADLINE - timedelta(seconds=1), ACTOR)
+    early = purge(world.ledger, world.log, DEADLINE - timedelta(seconds=1), ACTOR, recordings_dir=world.recordings)
     assert early.deleted == [] and early.ok
     assert world.ledger.recording(rec.recording_id).status == "finalized"
     assert files(world) == {f"{rec.recording_id}.wav.rgv"}
 
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.deleted] == [rec.recording_id]
     assert report.deleted[0].files_removed == (rec.stored_path,)
     after = world.ledger.recording(rec.recording_id)
@@ -52,14 +52,14 @@ def test_deleted_at_the_deadline_and_not_before(world: World) -> None:
 def test_clear_copy_is_deleted_with_the_ciphertext(world: World) -> None:
     rec = world.add(deadline=DEADLINE)
     Path(rec.path).write_bytes(b"a clear copy left by a crash during finalization")
-    purge(world.ledger, world.log, DEADLINE, ACTOR)
+    purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert files(world) == set()
 
 
 def test_unencrypted_recording_is_deleted(world: World) -> None:
     rec = world.add(deadline=DEADLINE, encrypted=False)
     assert files(world) == {f"{rec.recording_id}.wav"}
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert report.deleted[0].files_removed == (rec.path,)
     assert files(world) == set()
 
@@ -68,7 +68,7 @@ def test_only_expired_recordings_go(world: World) -> None:
     old = world.add(deadline=DEADLINE, seed=1)
     young = world.add(deadline=DEADLINE + timedelta(days=1), seed=2)
     live = world.add(deadline=DEADLINE, seed=3, finalize=False)
-    purge(world.ledger, world.log, DEADLINE + timedelta(hours=1), ACTOR)
+    purge(world.ledger, world.log, DEADLINE + timedelta(hours=1), ACTOR, recordings_dir=world.recordings)
     assert world.ledger.recording(old.recording_id).status == "deleted"
     assert world.ledger.recording(young.recording_id).status == "finalized"
     assert world.ledger.recording(live.recording_id).status == "recording"
@@ -78,7 +78,7 @@ def test_only_expired_recordings_go(world: World) -> None:
 def test_each_deletion_and_the_run_are_logged(world: World) -> None:
     a = world.add(deadline=DEADLINE, seed=1)
     b = world.add(deadline=DEADLINE, seed=2)
-    purge(world.ledger, world.log, DEADLINE, ACTOR)
+    purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
 
     deleted = world.events("recording_deleted")
     assert {e["recording_id"] for e in deleted} == {a.recording_id, b.recording_id}
@@ -95,14 +95,14 @@ def test_each_deletion_and_the_run_are_logged(world: World) -> None:
 
 def test_a_purge_with_nothing_to_do_is_logged_but_not_an_access(world: World) -> None:
     world.add(deadline=DEADLINE)
-    purge(world.ledger, world.log, T0, ACTOR)
+    purge(world.ledger, world.log, T0, ACTOR, recordings_dir=world.recordings)
     assert [e["deleted"] for e in world.events("purge")] == [0]
     assert world.ledger.access_log() == []
 
 
 def test_dry_run_changes_nothing(world: World) -> None:
     rec = world.add(deadline=DEADLINE)
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR, dry_run=True)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, dry_run=True, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.deleted] == [rec.recording_id]
     assert world.ledger.recording(rec.recording_id).status == "finalized"
     assert files(world) == {f"{rec.recording_id}.wav.rgv"}
@@ -119,7 +119,7 @@ def test_marked_deleting_then_killed_before_the_unlink(world: World) -> None:
     world.ledger.mark_deleting(rec.recording_id, reason="retention_expired", actor="earlier")
     assert files(world) == {f"{rec.recording_id}.wav.rgv"}
 
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.resumed] == [rec.recording_id]
     assert report.deleted == []
     after = world.ledger.recording(rec.recording_id)
@@ -135,7 +135,7 @@ def test_unlinked_then_killed_before_marked_deleted(world: World) -> None:
     world.ledger.mark_deleting(rec.recording_id, reason="retention_expired", actor="earlier")
     Path(rec.stored_path).unlink()
 
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.resumed] == [rec.recording_id]
     assert report.resumed[0].files_removed == ()
     assert world.ledger.recording(rec.recording_id).status == "deleted"
@@ -145,11 +145,11 @@ def test_unlinked_then_killed_before_marked_deleted(world: World) -> None:
 def test_a_deletion_the_guard_is_doing_right_now_is_left_to_it(world: World) -> None:
     rec = world.add(deadline=DEADLINE, finalize=False)
     world.ledger.mark_deleting(rec.recording_id, reason="no_transaction")  # stopped_at: now
-    report = purge(world.ledger, world.log, utcnow(), ACTOR)
+    report = purge(world.ledger, world.log, utcnow(), ACTOR, recordings_dir=world.recordings)
     assert [r.recording_id for r in report.in_flight] == [rec.recording_id]
     assert world.ledger.recording(rec.recording_id).status == "deleting"
     later = purge(world.ledger, world.log, utcnow(), ACTOR,
-                  clock=lambda: utcnow() + retention.SETTLE + timedelta(seconds=1))
+                  clock=lambda: utcnow() + retention.SETTLE + timedelta(seconds=1), recordings_dir=world.recordings)
     assert [d.reason for d in later.resumed] == ["no_transaction"]
     assert world.ledger.recording(rec.recording_id).status == "deleted"
 
@@ -157,6 +157,7 @@ def test_a_deletion_the_guard_is_doing_right_now_is_left_to_it(world: World) -> 
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime
+    from pathlib import Path
     from asterisk_recguard import retention, storage
     from asterisk_recguard.decisionlog import DecisionLog
     from asterisk_recguard.ledger import Ledger
@@ -173,7 +174,7 @@ KILLER = textwrap.dedent("""
 
     storage._unlink = unlink_then_die
     retention.purge(Ledger(sys.argv[1]), DecisionLog(sys.argv[2]),
-                    datetime.fromisoformat(sys.argv[4]), "killed-run")
+                    datetime.fromisoformat(sys.argv[4]), "killed-run", recordings_dir=Path(sys.argv[5]))
 """)
 
 
@@ -182,7 +183,7 @@ def test_a_purge_killed_mid_run_is_finished_by_the_next(world: World) -> None:
     keep = world.add(deadline=DEADLINE + timedelta(days=365), seed=99)
     child = subprocess.run(
         [sys.executable, "-c", KILLER, str(world.ledger.path), str(world.log.path), "12",
-         DEADLINE.isoformat()],
+         DEADLINE.isoformat(), str(world.recordings)],
         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
     assert child.returncode == -9, child.stderr
 
@@ -191,7 +192,7 @@ def test_a_purge_killed_mid_run_is_finished_by_the_next(world: World) -> None:
     assert set(statuses.values()) == {"deleting"}
     assert 0 < len(files(world)) < 31
 
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert report.ok
     assert {d.recording_id for d in report.resumed} == {r.recording_id for r in recs}
     assert {world.ledger.recording(r.recording_id).status for r in recs} == {"deleted"}
@@ -212,7 +213,7 @@ def test_an_unlink_error_is_reported_and_retried(world: World, monkeypatch: pyte
         return real(path)
 
     monkeypatch.setattr(storage, "_unlink", refuse)
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert not report.ok
     assert [f.what for f in report.failures] == [bad.recording_id]
     assert "Permission denied" in report.failures[0].error
@@ -222,6 +223,6 @@ def test_an_unlink_error_is_reported_and_retried(world: World, monkeypatch: pyte
     assert world.events("purge")[0]["level"] == "error"
 
     monkeypatch.setattr(storage, "_unlink", real)
-    again = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    again = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert again.ok and [d.recording_id for d in again.resumed] == [bad.recording_id]
     assert files(world) == set()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -213,6 +215,29 @@ def test_bad_values(key: str, value: str, expected: str) -> None:
     assert expected in message
     assert "; set it to" in message  # every message says how to fix it
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("ORPHAN_GRACE", "9" * 30),
+    ("ORPHAN_GRACE", "31536001"),
+    ("PURGE_INTERVAL", "9" * 30),
+    ("PURGE_INTERVAL", "1" + "0" * 5000),
+    ("AMI_PORT", "1" + "0" * 5000),
+    ("ORPHAN_GRACE", "0" * 5000 + "31536001"),
+])
+def test_numbers_beyond_what_can_be_computed_with_are_refused(key: str, value: str) -> None:
+    message = error_of(environ={**REQUIRED, f"RECGUARD_{key}": value})
+    assert message.startswith(f"RECGUARD_{key} in the environment: ")
+    assert "; set it to" in message and "\n" not in message
+
+
+def test_the_largest_numbers_accepted_are_ones_dates_and_waits_can_use() -> None:
+    s = load_settings(environ={**REQUIRED, "RECGUARD_ORPHAN_GRACE": "31536000",
+                               "RECGUARD_PURGE_INTERVAL": "31536000"})
+    assert (s.orphan_grace, s.purge_interval) == (31536000, 31536000)
+    # What the audit and the daemon's purge timer do with them.
+    assert datetime.now(timezone.utc) - timedelta(seconds=s.orphan_grace) > datetime(1, 1, 2, tzinfo=timezone.utc)
+    assert s.purge_interval < threading.TIMEOUT_MAX
 
 
 def test_line_break_in_a_value_is_refused(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ def test_one_deletion_and_a_batch_log_the_same_line(world: World) -> None:
     batched = world.add(deadline=DEADLINE, seed=2)
 
     storage.delete_recording(world.ledger, world.log, alone, reason="erasure_request",
-                             actor=ACTOR, clock=lambda: DEADLINE)
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+                             actor=ACTOR, clock=lambda: DEADLINE, recordings_dir=world.recordings)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert [d.recording_id for d in report.deleted] == [batched.recording_id]
 
     lines = {e["recording_id"]: e for e in world.events("recording_deleted")}
@@ -43,7 +43,7 @@ def test_a_ciphertext_left_beside_a_clear_recording_goes_with_it(world: World) -
     left = storage.encrypted_path(Path(rec.path))
     left.write_bytes(b"a ciphertext a cut-short finalization left")
 
-    report = purge(world.ledger, world.log, DEADLINE, ACTOR)
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert report.deleted[0].files_removed == (rec.path, str(left))
     assert files(world) == set()
 
@@ -53,7 +53,7 @@ def test_a_held_recording_cannot_be_deleted_by_the_two_steps(world: World) -> No
     world.ledger.set_hold(rec.recording_id, reason="x", actor="bob")
     with pytest.raises(RecordingHeld):
         storage.delete_recording(world.ledger, world.log, rec, reason="erasure_request",
-                                 actor=ACTOR, clock=utcnow)
+                                 actor=ACTOR, clock=utcnow, recordings_dir=world.recordings)
     assert files(world) == {f"{rec.recording_id}.wav.rgv"}
 
 

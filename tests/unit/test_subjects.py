@@ -66,7 +66,7 @@ def test_no_clear_number_is_stored_or_logged(world: World, tmp_path: Path) -> No
     for spelling in SPELLINGS:
         find(world.ledger, world.log, subject_hash(spelling, SECRET, "386"), actor=ACTOR)
     export(world, world.ledger.recordings_by_caller_hash(caller_hash()), tmp_path / "out")
-    erase(world.ledger, world.log, caller_hash(), reason="erasure request", actor=ACTOR)
+    erase(world.ledger, world.log, caller_hash(), reason="erasure request", actor=ACTOR, recordings_dir=world.recordings)
     world.ledger.close()
     stored = b"".join(p.read_bytes() for p in world.root.rglob("*") if p.is_file()
                       and p.suffix not in (".wav", ".rgv"))
@@ -85,7 +85,7 @@ def test_erase_deletes_all_but_held_ones_and_names_those(world: World) -> None:
     world.ledger.set_hold(held.recording_id, reason="court case P 1/2026", actor="bob")
 
     report = erase(world.ledger, world.log, subject_hash("040 123 456", SECRET, "386"),
-                   reason="erasure request DSAR-18", actor=ACTOR)
+                   reason="erasure request DSAR-18", actor=ACTOR, recordings_dir=world.recordings)
     assert {d.recording_id for d in report.deleted} == {a.recording_id, b.recording_id}
     assert [(r.recording_id, "court case P 1/2026" in why) for r, why in report.refused] == [
         (held.recording_id, True)]
@@ -109,19 +109,19 @@ def test_erase_deletes_all_but_held_ones_and_names_those(world: World) -> None:
 def test_erase_needs_a_reason(world: World) -> None:
     rec = world.add(deadline=DEADLINE)
     with pytest.raises(UserError, match="reason"):
-        erase(world.ledger, world.log, caller_hash(), reason=" ", actor=ACTOR)
+        erase(world.ledger, world.log, caller_hash(), reason=" ", actor=ACTOR, recordings_dir=world.recordings)
     assert world.ledger.recording(rec.recording_id).status == "finalized"
 
 
 def test_erase_refuses_a_recording_still_being_made(world: World) -> None:
     live = world.add(deadline=DEADLINE, finalize=False)
-    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR", actor=ACTOR)
+    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR", actor=ACTOR, recordings_dir=world.recordings)
     assert report.deleted == [] and report.refused[0][0].recording_id == live.recording_id
     assert Path(live.path).exists()
 
 
 def test_erase_with_nothing_found_is_logged(world: World) -> None:
-    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR-19", actor=ACTOR)
+    report = erase(world.ledger, world.log, caller_hash(), reason="DSAR-19", actor=ACTOR, recordings_dir=world.recordings)
     assert report.deleted == [] and report.refused == []
     (entry,) = world.ledger.access_log()
     assert entry.detail == {"caller_hash": caller_hash(), "outcome": "nothing_found"}

@@ -114,6 +114,7 @@ class Sandbox(SandboxPaths):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         # Recordings are personal data: only their owner may list or read them.
         self.recordings_dir.chmod(0o700)
+        render.ensure_ledger(Path(credentials["RECGUARD_LEDGER"]), self.recordings_dir)
         if self.log_file.exists():
             self.log_file.unlink()
 

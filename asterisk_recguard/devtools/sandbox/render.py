@@ -1,6 +1,7 @@
 """The sandbox's configuration: Asterisk's files rendered from
 ``config/sandbox/*.conf`` with fresh credentials, recguard's env file, the
-encryption key file, and the notice prompts installed where Asterisk looks."""
+encryption key file, the ledger, and the notice prompts installed where
+Asterisk looks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ... import resources
+from ...ledger import Ledger
 from .state import SandboxError, SandboxPaths
 
 # Facts the dialplan snippets set and the guard reads from every ARI event.
@@ -115,6 +117,14 @@ def ensure_key_file(path: Path) -> None:
         from ...vault import generate_key_file
 
         generate_key_file(path)
+
+
+def ensure_ledger(path: Path, recordings_dir: Path) -> None:
+    """A new sandbox gets its ledger before anything runs, so that recguard's
+    commands work on it at once; an existing one is kept, and a lost one
+    (recordings but no ledger) is refused as anywhere else."""
+    if not os.path.lexists(path):
+        Ledger.create(path, recordings_dir=recordings_dir).close()
 
 
 def write_env(env_file: Path, creds: dict[str, str]) -> None:
