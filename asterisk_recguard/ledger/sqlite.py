@@ -10,35 +10,27 @@ recordings it would make each one an orphan); :meth:`SqliteEngine.create`
 makes a new one, private (0600, missing parent directories 0700), complete
 under a temporary name before it appears at its path.
 
-Writes share one connection, serialised by a lock, and are group-committed:
-each write runs in a savepoint of the transaction that is open, and returns
-only once a COMMIT covering it is durable. One committer thread commits every
-write made since its last commit, so writes that arrive while it waits on the
-disk share the next fsync instead of paying one each, and a write that fails
+Writes share one connection, serialised by a lock, and are group-committed
+(:mod:`.groupcommit`): each write runs in a savepoint of the transaction that
+is open, returns once a COMMIT covering it is durable, and a write that fails
 rolls back only its own savepoint. Reads run on a connection of the reading
 thread's own, so they never wait behind a commit; they see only committed
 data, which includes every write the thread itself has made.
-
-Written here rather than taken from a library: the standard library's sqlite3
-has no group commit, and the ledger's durability rule (a decision is on disk
-before the guard acts on it) needs the commit to stay synchronous for the caller.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import UserError
+from .groupcommit import GroupCommit
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
-
-log = logging.getLogger(__name__)
 
 
 def _make_private_dirs(directory: Path) -> None:
@@ -56,11 +48,6 @@ def _make_private_dirs(directory: Path) -> None:
         except FileExistsError:
             continue
         os.chmod(d, 0o700)
-
-
-# A writer waits this long for the commit of its write before it gives up
-# with an error; only a stalled disk comes near it.
-COMMIT_WAIT_S = 60.0
 
 
 def _already_exists(path: Path) -> UserError:
@@ -81,14 +68,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-class _Batch:
-    """The writes made since the last commit, committed (or failed) together."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
-
 class SqliteEngine:
     """The ledger file, open; an :class:`~.engine.Engine`."""
 
@@ -102,15 +81,7 @@ class SqliteEngine:
         self._after_migration = dict(after_migration or {})
         self._lock = threading.RLock()
         self._depth = 0  # nesting of write blocks on the thread holding the lock
-        self._batch: _Batch | None = None
-        # The committer: one thread that commits whatever was written since its
-        # last commit, so writes that arrive while it waits on the disk share
-        # the next fsync. Started at the first write.
-        self._wake = threading.Condition()
-        self._commit_wanted = False
-        self._stopping = False
-        self._committer: threading.Thread | None = None
-        self._behind = threading.local()  # this thread's writes do not wait for their commit
+        self._commits = GroupCommit(self._lock, lambda: self.connection, str(path))
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -273,12 +244,7 @@ class SqliteEngine:
             return int(self._require().execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        if self._committer is not None:
-            self._committer.join()  # it commits what is still open first
-            self._committer = None
+        self._commits.stop()  # it commits what is still open first
         with self._lock, self._readers_lock:
             for reader in self._reader_connections:
                 reader.close()
@@ -308,17 +274,7 @@ class SqliteEngine:
             return
         with self._lock:
             conn = self._require()
-            if not conn.in_transaction:
-                # IMMEDIATE so that a second process (a CLI purge next to the
-                # daemon) waits at BEGIN rather than failing half-way.
-                conn.execute("BEGIN IMMEDIATE")
-                self._batch = _Batch()
-                if self._committer is None:
-                    self._committer = threading.Thread(target=self._commit_loop, name="ledger-commit",
-                                                       daemon=True)
-                    self._committer.start()
-            batch = self._batch
-            assert batch is not None
+            batch = self._commits.batch(conn)
             conn.execute("SAVEPOINT ledger_write")
             self._depth += 1
             try:
@@ -328,9 +284,7 @@ class SqliteEngine:
                     conn.execute("ROLLBACK TO ledger_write")
                     conn.execute("RELEASE ledger_write")
                 else:
-                    # SQLite rolled the whole transaction back (disk full, I/O
-                    # error): every write of the batch is lost, and says so.
-                    self._resolve(batch, RuntimeError("the transaction was rolled back by an error"))
+                    self._commits.lost(batch)
                 raise
             else:
                 conn.execute("RELEASE ledger_write")
@@ -338,70 +292,11 @@ class SqliteEngine:
                 self._depth -= 1
             if self._depth:
                 return  # an outer block of this thread commits
-        if getattr(self._behind, "on", False):
-            self._want_commit()
-            return
-        self._commit(batch)
+        self._commits.written(batch)
 
-    @contextmanager
-    def write_behind(self) -> Iterator[None]:
-        """Writes in this block return before their commit: the committer makes
-        them durable with the next batch, within a commit's time. For writes
-        whose loss in a crash leaves nothing unexplained (a decision after the
-        recording it explains is durable, the start of a call not yet recorded);
-        a commit that fails is logged, as no caller waits to hear of it."""
-        before = getattr(self._behind, "on", False)
-        self._behind.on = True
-        try:
-            yield
-        finally:
-            self._behind.on = before
-
-    def _want_commit(self) -> None:
-        with self._wake:
-            self._commit_wanted = True
-            self._wake.notify()
-
-    def _resolve(self, batch: _Batch, error: BaseException | None) -> None:
-        batch.error = error
-        batch.done.set()
-        if self._batch is batch:
-            self._batch = None
-
-    def _commit(self, batch: _Batch) -> None:
-        """Wait until the committer has made ``batch`` durable (or failed)."""
-        self._want_commit()
-        if not batch.done.wait(COMMIT_WAIT_S):
-            raise sqlite3.OperationalError(
-                f"ledger {self.path}: no commit within {COMMIT_WAIT_S:g} s (is the disk stalled?)")
-        if batch.error is not None:
-            raise sqlite3.OperationalError(
-                f"ledger {self.path}: the commit failed ({batch.error})") from batch.error
-
-    def _commit_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._commit_wanted and not self._stopping:
-                    self._wake.wait()
-                self._commit_wanted = False
-                stopping = self._stopping
-            self._commit_open_batch()
-            if stopping:
-                return
-
-    def _commit_open_batch(self) -> None:
-        with self._lock:
-            batch, conn = self._batch, self.connection
-            if batch is None or conn is None:
-                return
-            try:
-                conn.execute("COMMIT")
-                self._resolve(batch, None)
-            except BaseException as exc:
-                log.error("ledger %s: a commit failed, its writes are lost: %s", self.path, exc)
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._resolve(batch, exc)
+    def write_behind(self) -> AbstractContextManager[None]:
+        """Writes in this block return before their commit (see :mod:`.groupcommit`)."""
+        return self._commits.behind()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

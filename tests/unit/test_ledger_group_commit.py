@@ -30,13 +30,13 @@ def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path
     assert engine.connection is not None
     engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     threads, per_thread = 8, 40
-    real_commit = engine._commit_open_batch  # noqa: SLF001
+    real_commit = engine._commits._commit_open_batch  # noqa: SLF001
 
     def commit_slowly() -> None:
         time.sleep(0.002)  # an fsync's worth: writers queue up meanwhile
         real_commit()
 
-    engine._commit_open_batch = commit_slowly  # type: ignore[method-assign]  # noqa: SLF001
+    engine._commits._commit_open_batch = commit_slowly  # type: ignore[method-assign]  # noqa: SLF001
 
     def writer(n: int) -> None:
         for i in range(per_thread):
@@ -61,17 +61,17 @@ def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path)
     commits: list[str] = []
     engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     disk_free = threading.Event()
-    real_commit = engine._commit_open_batch  # noqa: SLF001
+    real_commit = engine._commits._commit_open_batch  # noqa: SLF001
 
     def commit_when_the_disk_is_free() -> None:
         disk_free.wait(5)  # both writes go into the open transaction meanwhile
         real_commit()
 
-    engine._commit_open_batch = commit_when_the_disk_is_free  # type: ignore[method-assign]  # noqa: SLF001
+    engine._commits._commit_open_batch = commit_when_the_disk_is_free  # type: ignore[method-assign]  # noqa: SLF001
     first = threading.Thread(target=start_call, args=(ledger,), kwargs={"call_id": "c1"})
     first.start()
     deadline = time.monotonic() + 5
-    while engine._batch is None and time.monotonic() < deadline:  # noqa: SLF001 - c1 is written, not committed
+    while engine._commits._batch is None and time.monotonic() < deadline:  # noqa: SLF001 - c1 is written, not committed
         time.sleep(0.01)
     with pytest.raises(sqlite3.IntegrityError):
         with engine.transaction() as conn:
