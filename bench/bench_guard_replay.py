@@ -64,7 +64,7 @@ def stream(calls: int) -> tuple[list[dict], list[dict]]:
 def make_guard(directory: Path) -> tuple[Guard, Ledger, DecisionLog]:
     recordings = directory / "recordings"
     recordings.mkdir()
-    ledger = Ledger(directory / "ledger.sqlite3")
+    ledger = Ledger.create(directory / "ledger.sqlite3", recordings_dir=recordings, seal_secret=SECRET)
     log = DecisionLog(directory / "decisions.jsonl")
     guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
                   mixmonitors=FakeMixMonitors(recordings), ledger=ledger, decision_log=log,

@@ -40,7 +40,7 @@ def write(ledger: Ledger, thread: int, count: int, start: threading.Barrier) -> 
 def run(directory: Path, threads: int, total: int) -> tuple[float, int]:
     """Seconds taken to write ``total`` decisions from ``threads`` threads."""
     per_thread = total // threads
-    with Ledger(directory / "ledger.sqlite3", seal_secret=SECRET) as ledger:
+    with Ledger.create(directory / "ledger.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
         start = threading.Barrier(threads + 1)
         workers = [threading.Thread(target=write, args=(ledger, t, per_thread, start))
                    for t in range(threads)]
