@@ -104,7 +104,7 @@ class CallerMedia:
         frame = 0
         marker = True  # the first packet of a talk spurt
         while frame < frames:
-            at = frame * FRAME_SECONDS
+            at = round(frame * FRAME_SECONDS, 6)  # whole microseconds, as a pcap keeps them
             stamp = (timestamp + frame * FRAME_SAMPLES) & 0xFFFFFFFF
             if frame in starts:
                 press = list(_key_packets(KEY_EVENTS[starts[frame]], at, stamp, sequence, ssrc, key_frames))
@@ -137,11 +137,11 @@ def _key_packets(
     volume = 10
     for n in range(frames):
         payload = struct.pack("!BBH", code, volume, (n + 1) * FRAME_SAMPLES)
-        yield RtpPacket(at + n * FRAME_SECONDS, TELEPHONE_EVENT, n == 0, (sequence + n) & 0xFFFF, stamp, ssrc,
+        yield RtpPacket(round(at + n * FRAME_SECONDS, 6), TELEPHONE_EVENT, n == 0, (sequence + n) & 0xFFFF, stamp, ssrc,
                         payload)
     end = struct.pack("!BBH", code, 0x80 | volume, frames * FRAME_SAMPLES)
     for _ in range(3):
-        yield RtpPacket(at + frames * FRAME_SECONDS, TELEPHONE_EVENT, False, (sequence + frames) & 0xFFFF, stamp,
+        yield RtpPacket(round(at + frames * FRAME_SECONDS, 6), TELEPHONE_EVENT, False, (sequence + frames) & 0xFFFF, stamp,
                         ssrc, end)
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 
 from asterisk_recguard.ari import AriClient, wait_until
@@ -32,6 +33,7 @@ CONSENT_TIMEOUT = 5.0  # how long recguard-consent waits for the answer (its def
 HANGUP_IN_NOTICE = 1.5  # when a caller who does not listen hangs up
 CALLER_CHANNEL = "PJSIP/test-client-"
 FACTS = ("RECGUARD_PURPOSE", "RECGUARD_NOTICES", "RECGUARD_CONSENT", "RECGUARD_OUTCOME")
+_runs = count(1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class SipCaller:
     display: str = "SIPp caller"
     # (seconds after the caller starts talking to the agent, key): e.g. 9 to withdraw consent
     keys_while_talking: tuple[tuple[float, str], ...] = ()
+    # Answers a second into the consent question: the answer counts, the question is "interrupted".
+    answers_during_question: bool = False
 
 
 @dataclass
@@ -85,7 +89,10 @@ def caller_media(caller: SipCaller, prompts: PromptTimes) -> CallerMedia:
         choice_at = prompts.notice + MARGIN
     media.key(choice_at, MENU[row.choice])
     asked = choice_at + prompts.question  # the choice cuts the menu short; the question follows
-    if row.consent_key is not None:
+    if row.consent_key is not None and caller.answers_during_question:
+        media.key(choice_at + 1.0, row.consent_key)
+        gate = choice_at + 1.0
+    elif row.consent_key is not None:
         media.key(asked + MARGIN, row.consent_key)
         gate = asked + MARGIN
     else:
@@ -102,9 +109,7 @@ class SipIvr:
     """Places SIP calls on the sandbox's IVR number and follows them over ARI."""
 
     def __init__(self, sandbox: Sandbox, ari: AriClient, workdir: Path) -> None:
-        info = sandbox.info()
-        assert info is not None and info.sip_port is not None, "the sandbox does not speak SIP"
-        self.target = f"{sip.HOST}:{info.sip_port}"
+        self.target = sip_target(sandbox)
         self.env = sandbox.credentials()
         self.ari = ari
         self.workdir = workdir
@@ -180,26 +185,36 @@ def sip_agent(sandbox: Sandbox, workdir: Path, calls: int, timeout: float) -> It
     """The sandbox's "agent" extension registered to a SIPp that answers ``calls``
     calls and stays on each until the far end hangs up; unregistered afterwards.
     The process is handed out so that the test can ``wait()`` for its result."""
-    info = sandbox.info()
-    assert info is not None and info.sip_port is not None, "the sandbox does not speak SIP"
-    env = sandbox.credentials()
-    target = f"{sip.HOST}:{info.sip_port}"
-    user, password = env[sip.user_key("agent")], env[sip.password_key("agent")]
     port = sipp.free_port()
     where = workdir / "agent"
-
-    def register(expires: int) -> sipp.SippResult:
-        scenario = sipp.render("register", where, user=user, password=password, expires=expires)
-        return sipp.start(f"register-{expires}", scenario, where / f"register-{expires}", timeout=10,
-                          target=target, port=port).wait()
-
-    registered = register(300)
+    registered = register(sandbox, where, "agent", port, expires=300)
     assert registered.ok, registered.report()
     silence = CallerMedia(timeout).write(where / "agent.pcap")
+    user = sandbox.credentials()[sip.user_key("agent")]
     scenario = sipp.render("agent", where, user=user, media=silence)
     process = sipp.start("agent", scenario, where / "answer", timeout=timeout, port=port, calls=calls)
     try:
         yield process
     finally:
         process.stop()
-        register(0)
+        register(sandbox, where, "agent", port, expires=0)
+
+
+def sip_target(sandbox: Sandbox) -> str:
+    info = sandbox.info()
+    assert info is not None and info.sip_port is not None, "the sandbox does not speak SIP"
+    return f"{sip.HOST}:{info.sip_port}"
+
+
+def register(
+    sandbox: Sandbox, workdir: Path, extension: str, port: int, expires: int, password: str | None = None
+) -> sipp.SippResult:
+    """REGISTER one of the sandbox's extensions from ``port`` (its password from
+    the env file unless another is given); ``expires=0`` unregisters."""
+    env = sandbox.credentials()
+    scenario = sipp.render(
+        "register", workdir, user=env[sip.user_key(extension)],
+        password=env[sip.password_key(extension)] if password is None else password, expires=expires,
+    )
+    return sipp.start(f"register-{extension}-{expires}", scenario, workdir / f"register-{next(_runs)}", timeout=10,
+                      target=sip_target(sandbox), port=port).wait()
