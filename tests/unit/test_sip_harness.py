@@ -15,7 +15,7 @@ from ..integration import sipp
 from ..integration.sip_callers import CONSENT_TIMEOUT, HANGUP_IN_NOTICE, MARGIN, PromptTimes, SipCaller, caller_media
 
 PROMPTS = PromptTimes(notice=20.0, question=22.0)
-VALUES = {
+VALUES: dict[str, dict[str, object]] = {
     "caller": {"name": "row", "user": "5550101", "display": "A caller", "media": "/tmp/c.pcap", "hangup_ms": 1000},
     "register": {"user": "agent", "password": "secret", "expires": 60},
     "agent": {"user": "agent", "media": "/tmp/a.pcap"},
