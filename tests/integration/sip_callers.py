@@ -28,7 +28,7 @@ from .dialplan_support import seconds, sound_file
 
 # A key comes this long after the prompt before it ends: prompts start a few
 # milliseconds after the answer, and a loaded machine plays them a little late.
-MARGIN = 1.5
+MARGIN = 2.0
 CONSENT_TIMEOUT = 5.0  # how long recguard-consent waits for the answer (its default)
 HANGUP_IN_NOTICE = 1.5  # when a caller who does not listen hangs up
 CALLER_CHANNEL = "PJSIP/test-client-"
@@ -133,8 +133,8 @@ class SipIvr:
         except Exception as exc:  # reported with the row's name
             result.error = f"{row.name}: {type(exc).__name__}: {exc}"
         result.sipp = process.wait()
-        if result.error is None and not result.sipp.ok:
-            result.error = f"{row.name}: the SIP call did not go as scripted\n{result.sipp.report()}"
+        if not result.sipp.ok:
+            result.error = f"{result.error or row.name}: the SIP call did not go as scripted\n{result.sipp.report()}"
         return result
 
     def _follow(self, result: SipCallResult, media: CallerMedia) -> None:

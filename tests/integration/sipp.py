@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from itertools import count
@@ -25,6 +26,11 @@ SCENARIOS = Path(__file__).parent / "sipp"
 HOST = "127.0.0.1"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _serial = count(1)
+# Ports handed out in this run, never handed out twice: calls start in parallel.
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+# A SIPp whose port was taken between our check and its bind exits at once; it is started again.
+BIND_ATTEMPTS = 3
 
 
 def unavailable_reason() -> str | None:
@@ -47,18 +53,25 @@ def _udp_free(port: int) -> bool:
 
 def free_port() -> int:
     """A free UDP port for SIPp's SIP side (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port
+    with _ports_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind((HOST, 0))
+                port: int = probe.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def free_media_port() -> int:
-    """An even port that is free with the three above it (SIPp binds it and it + 2)."""
-    for _ in range(200):
-        port = random.randrange(20000, 60000, 2)
-        if all(_udp_free(port + n) for n in range(4)):
-            return port
+    """A port that is free with the three above it (SIPp binds it and it + 2),
+    above the RTP ports an Asterisk takes by default (up to 31000)."""
+    with _ports_lock:
+        for _ in range(200):
+            port = random.randrange(40000, 60000, 4)
+            if port not in _handed_out and all(_udp_free(port + n) for n in range(4)):
+                _handed_out.add(port)
+                return port
     raise RuntimeError("no free UDP ports for SIPp's media")
 
 
@@ -118,6 +131,15 @@ class SippProcess:
                 command, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=screen, stderr=subprocess.STDOUT
             )
 
+    def failed_to_bind(self) -> bool:
+        """SIPp exited at once because a port was taken (it exits within milliseconds)."""
+        try:
+            returncode = self.process.wait(0.3)
+        except subprocess.TimeoutExpired:
+            return False
+        screen = (self.log_dir / "screen.log").read_text(encoding="utf-8", errors="replace")
+        return returncode != 0 and "Unable to bind" in screen
+
     def wait(self) -> SippResult:
         # SIPp ends itself at -timeout; this is the safety net if it does not.
         left = self.timeout + 10 - (time.monotonic() - self.started)
@@ -152,21 +174,25 @@ def start(
     after ``timeout`` seconds.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        "sipp",
-        *([target] if target else []),
-        "-sf", str(scenario),
-        "-m", str(calls),
-        "-i", HOST, "-p", str(port or free_port()), "-bind_local",
-        "-mi", HOST, "-mp", str(free_media_port()),
-        "-nostdin",
-        "-timeout", f"{max(1, round(timeout))}s", "-timeout_error",
-        "-trace_err", "-error_file", str(log_dir / "errors.log"),
-        "-trace_msg", "-message_file", str(log_dir / "messages.log"),
-    ]
-    if service is not None:
-        command += ["-s", service]
-    if target:
-        command += ["-l", str(calls)]
-    return SippProcess(name, command, log_dir, timeout)
+    for _ in range(BIND_ATTEMPTS):
+        command = [
+            "sipp",
+            *([target] if target else []),
+            "-sf", str(scenario),
+            "-m", str(calls),
+            "-i", HOST, "-p", str(port or free_port()), "-bind_local",
+            "-mi", HOST, "-mp", str(free_media_port()),
+            "-nostdin",
+            "-timeout", f"{max(1, round(timeout))}s", "-timeout_error",
+            "-trace_err", "-error_file", str(log_dir / "errors.log"),
+            "-trace_msg", "-message_file", str(log_dir / "messages.log"),
+        ]
+        if service is not None:
+            command += ["-s", service]
+        if target:
+            command += ["-l", str(calls)]
+        process = SippProcess(name, command, log_dir, timeout)
+        if not process.failed_to_bind():
+            break
+    return process
 
