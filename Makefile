@@ -5,7 +5,8 @@ VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 RECGUARD    := $(VENV)/bin/recguard
-SYSTEM_DEPS := mmdebstrap espeak-ng sox
+# Debian packages, each as COMMAND:PACKAGE when the package's command has another name.
+SYSTEM_DEPS := mmdebstrap espeak-ng sox sipp:sip-tester
 PYTEST_ARGS ?=
 
 .PHONY: help demo test unit integration bench system-deps venv sandbox-up sandbox-down clean
@@ -18,9 +19,12 @@ help:
 	@echo "make bench        the benchmarks"
 	@echo "make sandbox-up / sandbox-down"
 
-# Debian packages the sandbox and the prompt builder need; installed only when missing.
+# Debian packages the sandbox, the prompt builder and the SIP tests (SIPp) need;
+# a package is installed only when its command is missing.
 system-deps:
-	@missing=""; for tool in $(SYSTEM_DEPS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; install them (apt-get install$$missing) or run as root" >&2; exit 1; fi; \
 	  echo "installing$$missing"; \

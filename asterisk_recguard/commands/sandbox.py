@@ -7,19 +7,25 @@ import json
 import time
 from pathlib import Path
 
-from ..devtools.sandbox import Sandbox
+from ..devtools.sandbox import Sandbox, sip
 from ._common import add_command
 
 HELP = """\
 A local Asterisk 22 for trying recguard and for its tests. It uses an
 `asterisk` (20+) on PATH if there is one; otherwise, as root, it builds a
 Debian sid root with Asterisk once (mmdebstrap, cached) and runs it with chroot.
-ARI and AMI listen on 127.0.0.1 only; fresh credentials are written at every
-`up` to STATE_DIR/recguard.env, in the keys `recguard run` reads.
+ARI, AMI and SIP (UDP) listen on 127.0.0.1 only; fresh credentials are
+written at every `up` to STATE_DIR/recguard.env, in the keys `recguard run`
+reads. SIP: two extensions for softphones, "caller" and "agent" (passwords
+generated once, printed by `up` and `status`, kept in the env file as
+SANDBOX_SIP_*); the caller dials 100 for the example IVR, which hands the call
+to the agent after the gate. Test clients on 127.0.0.1 (SIPp) call without
+registering.
 
 examples:
   recguard sandbox up
   recguard sandbox up --include my-ivr.conf --http-port 18088 --ami-port 15038
+  recguard sandbox up --sip-port 5062
   recguard sandbox cli "core show channels"
   recguard run --env-file "$(recguard sandbox status --json | jq -r .env_file)"
   recguard sandbox down
@@ -36,6 +42,7 @@ def _sandbox(args: argparse.Namespace) -> Sandbox:
         cache_dir=args.cache_dir,
         http_port=getattr(args, "http_port", 8088),
         ami_port=getattr(args, "ami_port", 5038),
+        sip_port=getattr(args, "sip_port", None),
     )
 
 
@@ -53,6 +60,10 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  env file   {sandbox.env_file}")
     print(f"  Asterisk log {sandbox.log_file}")
     print(f"  recordings {sandbox.recordings_dir}")
+    if info.sip_port is not None:
+        print("A softphone on this machine can call the example IVR:")
+        for line in sip.softphone_lines(info.sip_port, sandbox.credentials()):
+            print(line)
     return 0
 
 
@@ -94,6 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="add your own dialplan file (repeatable)")
     up.add_argument("--http-port", type=int, default=8088, help="HTTP/ARI port (default 8088)")
     up.add_argument("--ami-port", type=int, default=5038, help="AMI port (default 5038)")
+    up.add_argument("--sip-port", type=int, default=None,
+                    help="SIP port, UDP on 127.0.0.1 (default: a free one, shown by up and status)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ARI (default 60)")
 
     add_command(actions, "down", "stop Asterisk; no process or mount left", func=_down, parents=[common])

@@ -3,7 +3,7 @@
 They skip, saying why, only where neither root nor an ``asterisk`` 20+ binary
 is available. Under CI (``CI=true``) or with ``RECGUARD_REQUIRE_INTEGRATION=1``
 an unavailable sandbox fails the run instead: skipped integration tests would
-prove nothing.
+prove nothing. The same holds for the SIP tests and SIPp (``sip-tester``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import pytest
 
 from asterisk_recguard.devtools.callsim import CallerSimulator
 from asterisk_recguard.devtools.sandbox import Sandbox, host_asterisk
+
+from . import sipp
 
 DIALPLAN = Path(__file__).parent / "dialplan"
 HTTP_PORT = int(os.environ.get("RECGUARD_TEST_HTTP_PORT", "18088"))
@@ -41,6 +43,12 @@ def _must_run() -> bool:
     ) == "1"
 
 
+def _unavailable(reason: str) -> None:
+    if _must_run():
+        pytest.fail(reason + " (and CI requires the integration tests to run)", pytrace=False)
+    pytest.skip(reason)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid.split("/"):
@@ -51,9 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     reason = _unavailable_reason()
     if reason:
-        if _must_run():
-            pytest.fail(reason + " (and CI requires the integration tests to run)", pytrace=False)
-        pytest.skip(reason)
+        _unavailable(reason)
     state = tmp_path_factory.mktemp("sandbox")
     box = Sandbox(state_dir=state, http_port=HTTP_PORT, ami_port=AMI_PORT)
     box.up(includes=sorted(DIALPLAN.glob("*.conf")), timeout=90)
@@ -92,3 +98,12 @@ def idle(callers: CallerSimulator) -> CallerSimulator:
             pass
     assert callers.wait_idle(10), "channels from an earlier test did not go away"
     return callers
+
+
+@pytest.fixture(scope="session")
+def sipp_ready(sandbox: Sandbox) -> Sandbox:
+    """The sandbox, once SIPp can call it (see ``sipp.unavailable_reason``)."""
+    reason = sipp.unavailable_reason()
+    if reason:
+        _unavailable(reason)
+    return sandbox

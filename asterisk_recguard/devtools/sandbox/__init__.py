@@ -1,10 +1,11 @@
 """A local Asterisk for trying recguard and for its integration tests.
 
 The sandbox runs a real Asterisk (20 or newer) with a configuration rendered
-from ``config/sandbox/``: HTTP/ARI and AMI on 127.0.0.1 only, fresh
+from ``config/sandbox/``: HTTP/ARI, AMI and SIP (UDP) on 127.0.0.1 only, fresh
 credentials at every ``up`` written to an env file in the key names that
-``recguard run`` reads, only the modules recguard needs, Asterisk's log in a
-file, and the recordings spool in a known directory.
+``recguard run`` reads, two SIP extensions for softphones, only the modules
+recguard needs, Asterisk's log in a file, and the recordings spool in a known
+directory.
 
 Where no ``asterisk`` binary is on PATH (Debian 12 has no package), the
 sandbox builds a Debian sid root containing Asterisk 22 with ``mmdebstrap``
@@ -13,7 +14,8 @@ state directory is bind-mounted into the root at the same absolute path, so
 Asterisk and recguard see every file under one name.
 
 This module is the facade (`Sandbox`: up, down, status, cli); its paths, the root,
-the processes and mounts, and the rendered configuration have modules of their own.
+the processes and mounts, the rendered configuration and its SIP side have
+modules of their own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from . import processes, render, root
+from . import processes, render, root, sip
 from .processes import pid_alive, port_free, runs_config
 from .render import CHANNEL_VARS, TEMPLATES
 from .root import ASTERISK_MIN_MAJOR, ROOT_PACKAGES, host_asterisk, machine_debian_mirror
@@ -64,12 +66,15 @@ class Sandbox(SandboxPaths):
         http_port: int = 8088,
         ami_port: int = 5038,
         mode: str | None = None,
+        sip_port: int | None = None,
     ) -> None:
         super().__init__(
             (state_dir or default_state_dir()).resolve(), (cache_dir or default_cache_dir()).resolve()
         )
         self.http_port = http_port
         self.ami_port = ami_port
+        # None: a free UDP port, chosen at each `up`.
+        self.sip_port = sip_port
         self.mode = mode or os.environ.get("RECGUARD_SANDBOX_MODE", "auto")
         if self.mode not in ("auto", "host", "chroot"):
             raise SandboxError(
@@ -108,8 +113,9 @@ class Sandbox(SandboxPaths):
                     f"port {port} on 127.0.0.1 is taken (another Asterisk?); "
                     "choose others with --http-port/--ami-port"
                 )
+        sip_port = sip.choose_port(self.sip_port)
         mode, runner = root.choose_runtime(self.mode, self)
-        credentials = self._render_config(includes)
+        credentials = self._render_config(includes, sip_port)
         for sub in ("run", "log", "lib", "cache", "spool/monitor", "recguard"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         # Recordings are personal data: only their owner may list or read them.
@@ -150,6 +156,7 @@ class Sandbox(SandboxPaths):
             created_dirs=created,
             started_at=time.time(),
             includes=[str(Path(p).resolve()) for p in includes],
+            sip_port=sip_port,
         )
         render.write_private(self.info_file, json.dumps(asdict(info), indent=2) + "\n")
         try:
@@ -196,8 +203,8 @@ class Sandbox(SandboxPaths):
         alive = self._runs(info.pid)
         answers = False
         version = None
+        creds = self.credentials()
         if alive:
-            creds = self.credentials()
             try:
                 reply = requests.get(
                     f"{info.ari_url}/asterisk/info",
@@ -223,6 +230,7 @@ class Sandbox(SandboxPaths):
             "asterisk_log": str(self.log_file),
             "recordings_dir": str(self.recordings_dir),
             "includes": info.includes,
+            **sip.status_fields(info.sip_port, creds),
         }
 
     def cli(self, command: str, timeout: float = 15.0) -> str:
@@ -271,8 +279,9 @@ class Sandbox(SandboxPaths):
 
     # -- helpers -------------------------------------------------------------
 
-    def _render_config(self, includes: Sequence[Path]) -> dict[str, str]:
-        return render.render_config(self, self.http_port, self.ami_port, includes)
+    def _render_config(self, includes: Sequence[Path], sip_port: int | None = None) -> dict[str, str]:
+        port = sip_port if sip_port is not None else sip.choose_port(self.sip_port)
+        return render.render_config(self, self.http_port, self.ami_port, includes, port)
 
     def _release(self, info: SandboxInfo) -> None:
         """End our processes left in the root, unmount, and forget the saved info."""

@@ -1,7 +1,7 @@
 """The sandbox's configuration: Asterisk's files rendered from
-``config/sandbox/*.conf`` with fresh credentials, recguard's env file, the
-encryption key file, the ledger, and the notice prompts installed where
-Asterisk looks."""
+``config/sandbox/*.conf`` with fresh credentials, recguard's env file (with
+the SIP extensions of sip.py), the encryption key file, the ledger, and the
+notice prompts installed where Asterisk looks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ... import resources
 from ...ledger import Ledger
+from . import sip
 from .state import SandboxError, SandboxPaths
 
 # Facts the dialplan snippets set and the guard reads from every ARI event.
@@ -43,14 +44,18 @@ TEMPLATES = (
     "acl.conf",
     "udptl.conf",
     "websocket_client.conf",
+    "pjsip.conf",
+    "pjproject.conf",
+    "rtp.conf",
 )
 
 
 def render_config(
-    paths: SandboxPaths, http_port: int, ami_port: int, includes: Sequence[Path]
+    paths: SandboxPaths, http_port: int, ami_port: int, includes: Sequence[Path], sip_port: int
 ) -> dict[str, str]:
     """Write Asterisk's configuration into ``paths.etc_dir``; return the
-    credentials and paths for recguard, in the env file's key names."""
+    credentials and paths for recguard, and the SIP extensions, in the env
+    file's key names."""
     previous = read_env(paths.env_file)
     creds = {
         "RECGUARD_ARI_URL": f"http://127.0.0.1:{http_port}/ari",
@@ -67,6 +72,7 @@ def render_config(
         # Kept across `up`s: a new secret would make old caller hashes unfindable.
         "RECGUARD_HASH_SECRET": previous.get("RECGUARD_HASH_SECRET") or secrets.token_hex(32),
     }
+    creds.update(sip.settings(sip_port, previous))
     for missing in [Path(p) for p in includes if not Path(p).is_file()]:
         raise SandboxError(f"--include {missing}: no such file")
     include_lines, features_lines = _copy_includes(paths.etc_dir / "include", includes)
@@ -81,6 +87,7 @@ def render_config(
         "channelvars": ",".join(CHANNEL_VARS),
         "includes": "\n".join(include_lines),
         "applicationmap": "\n".join(features_lines),
+        **sip.template_values(creds),
     }
     templates = resources.config_dir() / "sandbox"
     for name in TEMPLATES:
@@ -128,7 +135,10 @@ def ensure_ledger(path: Path, recordings_dir: Path) -> None:
 
 
 def write_env(env_file: Path, creds: dict[str, str]) -> None:
-    lines = ["# Written by `recguard sandbox up`; new ARI/AMI credentials at every up."]
+    lines = [
+        "# Written by `recguard sandbox up`; new ARI/AMI credentials at every up.",
+        "# SANDBOX_SIP_*: where softphones and test clients call the sandbox (not read by recguard).",
+    ]
     lines += [f"{key}={value}" for key, value in creds.items()]
     write_private(env_file, "\n".join(lines) + "\n")
 

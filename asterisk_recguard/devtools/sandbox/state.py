@@ -29,6 +29,8 @@ class SandboxInfo:
     created_dirs: list[str] = field(default_factory=list)
     started_at: float = 0.0
     includes: list[str] = field(default_factory=list)
+    # None for a sandbox started before it spoke SIP.
+    sip_port: int | None = None
 
     @property
     def ari_url(self) -> str:
