@@ -83,7 +83,8 @@ def test_installed_commands_find_the_default_env_file(world: World, tmp_path: Pa
     for argv in dpo_commands(world, rec.recording_id, tmp_path / "export"):
         status, _, err = run(capsys, *argv)
         assert status == 0, (argv, err)
-    assert world.ledger.recording(rec.recording_id).held_at is None  # held, then released
+    after = world.ledger.recording(rec.recording_id)
+    assert after is not None and after.held_at is None  # held, then released
 
 
 def test_the_default_env_file_gives_way_to_one_named(world: World, tmp_path: Path,
