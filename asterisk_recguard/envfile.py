@@ -5,6 +5,7 @@ Sources, highest precedence first: the process environment, then the env file
 (read with python-dotenv's ``dotenv_values`` without interpolation, so a ``$``
 in a password is taken literally, and without touching ``os.environ``). The
 env file is the one passed in, else the one named by ``RECGUARD_ENV_FILE``,
+else :data:`DEFAULT_ENV_FILE` where an installation puts it, if it is there,
 else none. It is read as text first, through ``safefile`` (a regular file of a
 sane size only), and python-dotenv is handed that text as a stream.
 """
@@ -24,6 +25,7 @@ from .errors import UserError
 from .safefile import decode_utf8, open_regular, read_open
 
 __all__ = [
+    "DEFAULT_ENV_FILE",
     "ENVIRONMENT",
     "ENV_FILE_VARIABLE",
     "PREFIX",
@@ -35,6 +37,9 @@ __all__ = [
 PREFIX = "RECGUARD_"
 MAX_ENV_FILE_BYTES = 1 << 20
 ENV_FILE_VARIABLE = "RECGUARD_ENV_FILE"
+# Where the README installs it: found without being named, so that an
+# installed `recguard purge` or `recguard audit` needs no --env-file.
+DEFAULT_ENV_FILE = Path("/etc/recguard/recguard.env")
 ENVIRONMENT = "the environment"  # the source named for environment values
 
 
@@ -89,7 +94,13 @@ def _choose_env_file(
     named = environ.get(ENV_FILE_VARIABLE)
     if named:
         return Path(named).expanduser(), f"named by {ENV_FILE_VARIABLE}"
-    return None, ""
+    try:
+        DEFAULT_ENV_FILE.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, ""
+    except OSError:
+        pass  # there, but not ours to see: reading it says so in one line
+    return DEFAULT_ENV_FILE, "the default"
 
 
 def read_sources(

@@ -107,7 +107,7 @@ def build(text_file: Path, out_wav: Path, language: str) -> Path:
             f"espeak-ng could not speak {text_file} with voice {voice!r}: "
             f"{speech.stderr.decode(errors='replace').strip() or f'exit {speech.returncode}'}"
         )
-    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out_wav.parent)
     # Written under a temporary name and renamed, so that a reader (Asterisk,
     # or another sandbox installing the same prompt) never sees half a file.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_wav.stem}.", suffix=".wav", dir=out_wav.parent)
@@ -130,6 +130,22 @@ def build(text_file: Path, out_wav: Path, language: str) -> Path:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return out_wav
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p`` with a failure as one line. A sounds directory often holds
+    language links (``en -> en_US_f_Allison``); one whose target is gone is
+    named, with its target, rather than reported as "File exists"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        for part in (folder, *folder.parents):
+            if part.is_symlink() and not part.exists():
+                raise UserError(
+                    f"cannot create {folder}: {part} is a symbolic link to {os.readlink(part)}, "
+                    "which does not exist; create that directory or remove the link"
+                ) from None
+        raise UserError(f"cannot create {folder}: {exc.strerror or exc}") from None
 
 
 def cache_key(text_file: Path, language: str) -> str:
@@ -198,7 +214,7 @@ def _same_content(a: Path, b: Path) -> bool:
 
 
 def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".wav", dir=target.parent)
     os.close(fd)
     try:

@@ -330,16 +330,21 @@ _KEYS: dict[str, _Key] = {
 }
 
 KNOWN_KEYS: frozenset[str] = frozenset(PREFIX + name for name in _KEYS) | {ENV_FILE_VARIABLE}
+# Only the guard logs in to Asterisk; the commands that read the ledger and
+# the files (purge, audit, the DPO's) must work without these.
+ASTERISK_CREDENTIALS = frozenset({"ARI_USER", "ARI_PASSWORD", "AMI_USER", "AMI_SECRET"})
 
 
 def load_settings(
-    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
+    *, need_asterisk: bool = True,
 ) -> Settings:
     """Read, validate and return the settings, or raise SettingsError.
 
     ``environ`` defaults to ``os.environ``; it is read, never modified. Every
     problem is reported: one problem is one line; several are a summary line
-    followed by one line each.
+    followed by one line each. With ``need_asterisk=False`` the ARI and AMI
+    credentials are neither required nor checked, and are left empty.
     """
     values, path, warnings = read_sources(env_file, environ)
     problems: list[str] = []
@@ -347,6 +352,9 @@ def load_settings(
 
     kwargs: dict[str, Any] = {}
     for name, spec in _KEYS.items():
+        if not need_asterisk and name in ASTERISK_CREDENTIALS:
+            kwargs[spec.field] = ""
+            continue
         key = PREFIX + name
         raw, source = values.get(key, (None, ""))
         if raw is None or (raw == "" and spec.default is not None):

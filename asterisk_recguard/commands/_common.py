@@ -1,5 +1,5 @@
-"""What every command module shares: adding a (sub)command's parser, and the
-whole-number argument types."""
+"""What every command module shares: adding a (sub)command's parser, the
+--env-file help, and the whole-number argument types."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..display import quoted
+from ..envfile import DEFAULT_ENV_FILE, ENV_FILE_VARIABLE
 
 Command = Callable[[argparse.Namespace], int]
+
+ENV_FILE_DEFAULT = f"default: ${ENV_FILE_VARIABLE}, else {DEFAULT_ENV_FILE} if it exists"
+ENV_FILE_HELP = f"env file with the RECGUARD_* settings ({ENV_FILE_DEFAULT})"
 
 
 def add_command(

@@ -13,19 +13,20 @@ from pathlib import Path
 
 from ..decisionlog import DecisionLog
 from ..display import printable, quoted
+from ..envfile import DEFAULT_ENV_FILE, ENV_FILE_VARIABLE
 from ..errors import UserError
 from ..ledger import Ledger
 from ..settings import Settings, load_settings
-from ._common import Command, at_least
+from ._common import ENV_FILE_HELP, Command, at_least
 
-CONFIG_NOTE = """\
-Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
-(see config/recguard.env.example), as for `recguard run`."""
+CONFIG_NOTE = f"""\
+Configuration: --env-file, else {ENV_FILE_VARIABLE}, else {DEFAULT_ENV_FILE}
+if it exists; RECGUARD_* variables override it (see config/recguard.env.example).
+The ARI and AMI credentials are not needed here."""
 
 
 def add_env_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env-file", type=Path, metavar="PATH",
-                        help="env file with the RECGUARD_* settings")
+    parser.add_argument("--env-file", type=Path, metavar="PATH", help=ENV_FILE_HELP)
 
 
 def one_line_errors(func: Command) -> Command:
@@ -49,7 +50,7 @@ def one_line_errors(func: Command) -> Command:
 
 
 def settings(args: argparse.Namespace) -> Settings:
-    loaded = load_settings(args.env_file)
+    loaded = load_settings(args.env_file, need_asterisk=False)
     for warning in loaded.warnings:
         print(f"recguard: warning: {printable(warning)}", file=sys.stderr)
     return loaded

@@ -23,7 +23,7 @@ from ..display import LINE_LIMIT, printable
 from ..errors import UserError
 from ..safefile import open_regular
 from ..settings import DEFAULT_DECISION_LOG, SettingsError, load_settings, raw_value
-from ._common import add_command, at_least
+from ._common import ENV_FILE_DEFAULT, add_command, at_least
 
 EVENT_WIDTH = 19  # the longest common event, "recording_finalized"
 FOLLOW_LINES = 10
@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
                               f"(default: all; {FOLLOW_LINES} with -f)"))
     parser.add_argument("--log", metavar="PATH", help="the decision log file to read")
     parser.add_argument("--env-file", metavar="PATH",
-                        help="env file to read RECGUARD_DECISION_LOG from")
+                        help=f"env file to read RECGUARD_DECISION_LOG from ({ENV_FILE_DEFAULT})")
 
 
 # --- which file ------------------------------------------------------------------
@@ -79,7 +79,7 @@ def decision_log_path(log: str | None, env_file: str | None) -> Path:
     if log:
         return Path(log).expanduser()
     try:
-        return load_settings(env_file).decision_log
+        return load_settings(env_file, need_asterisk=False).decision_log
     except SettingsError:
         configured = raw_value("RECGUARD_DECISION_LOG", env_file)
         return Path(configured).expanduser() if configured else DEFAULT_DECISION_LOG

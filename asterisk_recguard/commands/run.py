@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_command
+from ._common import ENV_FILE_HELP, add_command
 
 HELP = """\
 Runs the guard: registers the ARI app (so Stasis(recguard) in
@@ -18,9 +18,9 @@ recording in RECGUARD_RECORDINGS_DIR) it is created, as by `recguard ledger
 init`. A missing ledger beside recordings, or an empty ledger file, is a
 ledger lost: the guard refuses to start and says what to restore.
 
-Configuration: --env-file, or RECGUARD_ENV_FILE, or RECGUARD_* variables
-(see config/recguard.env.example). Signals: SIGTERM stops cleanly (exit 0),
-SIGHUP reloads the policy.
+Configuration: --env-file, else RECGUARD_ENV_FILE, else /etc/recguard/recguard.env
+if it exists; RECGUARD_* variables override it (see config/recguard.env.example).
+Signals: SIGTERM stops cleanly (exit 0), SIGHUP reloads the policy.
 
 examples:
   recguard run --env-file /etc/recguard/recguard.env
@@ -37,4 +37,4 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(subparsers, "run", "the guard daemon (ARI events -> decisions -> MixMonitor)",
                          HELP, func=_run)
-    parser.add_argument("--env-file", type=Path, help="env file with the RECGUARD_* settings")
+    parser.add_argument("--env-file", type=Path, metavar="PATH", help=ENV_FILE_HELP)

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from asterisk_recguard import envfile
+
 from .recfixtures import World, make_world
+
+
+@pytest.fixture(autouse=True)
+def no_installed_env_file(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own /etc/recguard/recguard.env, if any, stays out of the tests."""
+    missing = tmp_path_factory.mktemp("etc") / "recguard.env"
+    monkeypatch.setattr(envfile, "DEFAULT_ENV_FILE", missing)
 
 
 @pytest.fixture

@@ -170,6 +170,19 @@ def test_cli_builds_one_language(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "evidence-v1.wav" in out
 
 
+def test_cli_names_a_dangling_language_link_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Sounds directories link languages to voices (en -> en_US_f_Allison).
+    (tmp_path / "en").symlink_to(tmp_path / "en_US_gone")
+    status = cli.main(["prompts", "build", "--to", str(tmp_path), "--lang", "en"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'en'} is a symbolic link to {tmp_path / 'en_US_gone'}, which does not exist" in err
+    assert not (tmp_path / "en_US_gone").exists()
+
+
 def test_shipped_texts_say_what_the_law_asks() -> None:
     sl = {p.stem: p.read_text(encoding="utf-8") for p in (prompts.texts_dir() / "sl").glob("*.txt")}
     en = {p.stem: p.read_text(encoding="utf-8") for p in (prompts.texts_dir() / "en").glob("*.txt")}
