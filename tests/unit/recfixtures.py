@@ -101,6 +101,14 @@ def export(world: World, recordings: list[Recording], to: Path, reason: str = "D
                              keyring=lambda: world.keyring, request=request, **kw)
 
 
+def non_empty_dir(root: Path) -> Path:
+    """A directory ``out`` below ``root`` that already holds a file: no place for an export."""
+    to = root / "out"
+    to.mkdir()
+    (to / "other.txt").write_text("x")
+    return to
+
+
 def make_world(root: Path) -> World:
     recordings = root / "spool"
     recordings.mkdir()

@@ -6,7 +6,6 @@ without the installation's secret."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,29 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 from asterisk_recguard.commands import _dpo
 from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
 from asterisk_recguard.settings import load_settings
 
-from .recfixtures import SECRET, World, env_file, make_world
+from .cli_support import env, run
+from .recfixtures import SECRET, World, env_file
 
 CALL = "1700000000.1"
 FACTS = {"purposes": ["order"], "notices": {"evidence-v1": "complete"},
          "consent": "none", "outcome": "transaction"}
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_"):
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def keyed(world: World) -> Ledger:
@@ -59,11 +47,7 @@ def write_history(ledger: Ledger, rows: int = 3) -> None:
 
 
 def audit_lines(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, list[str]]:
-    try:
-        status = cli.main(["audit", *extra, "--env-file", str(env_file(world))])
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, _ = capsys.readouterr()
+    status, out, _ = run(capsys, "audit", *extra, *env(world))
     return status, out.strip().splitlines()
 
 
