@@ -94,6 +94,11 @@ class World:
         return rec
 
 
+def files(world: World) -> set[str]:
+    """The names of the files in the world's recordings directory."""
+    return {p.name for p in world.recordings.iterdir()}
+
+
 def export(world: World, recordings: list[Recording], to: Path, reason: str = "DSAR-17", *,
            actor: str = "alice", request: str = REQUEST_SUBJECT, **kw: Any) -> ExportResult:
     """Export as a data-subject request unless told otherwise, with the world's keys."""

@@ -68,6 +68,15 @@ def behind_the_triggers(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextmanager
+def a_history_behind_its_triggers(world: World) -> Iterator[sqlite3.Connection]:
+    """A history written as recguard writes it, then opened behind its triggers."""
+    with keyed(world) as ledger:
+        write_history(ledger)
+    with behind_the_triggers(world.ledger.path) as conn:
+        yield conn
+
+
 def columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
@@ -93,9 +102,7 @@ def test_an_intact_history_is_ok(world: World, capsys: pytest.CaptureFixture[str
 ])
 def test_a_row_rewritten_behind_the_triggers_is_named(world: World, capsys: pytest.CaptureFixture[str],
                                                       table: str, change: str) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute(f"UPDATE {table} SET {change} WHERE id = 2")
     status, lines = audit_lines(world, capsys)
     assert status == 1
@@ -105,18 +112,14 @@ def test_a_row_rewritten_behind_the_triggers_is_named(world: World, capsys: pyte
 
 def test_a_removed_row_is_named_by_the_row_after_it(world: World,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM decisions WHERE id = 2")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "decisions", 3), lines
 
 
 def test_a_removed_first_row_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM access_log WHERE id = 1")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "access_log", 2), lines
@@ -124,9 +127,7 @@ def test_a_removed_first_row_is_named(world: World, capsys: pytest.CaptureFixtur
 
 def test_a_forged_row_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     """A row copied from the newest one, every column it has, with another reason."""
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         names = columns(conn, "access_log")
         values = ["4" if c == "id" else "'quiet export'" if c == "reason" else c for c in names]
         conn.execute(f"INSERT INTO access_log ({', '.join(names)}) "
@@ -157,9 +158,7 @@ def recompute_from(conn: sqlite3.Connection, table: str, first: int) -> None:
 
 def test_a_chain_recomputed_without_the_secret_is_named(world: World,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM decisions WHERE id = 2")
         recompute_from(conn, "decisions", 2)
     status, lines = audit_lines(world, capsys)
@@ -167,9 +166,7 @@ def test_a_chain_recomputed_without_the_secret_is_named(world: World,
 
 
 def test_a_removed_seal_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("UPDATE access_log SET seal = NULL WHERE id = 3")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "access_log", 3) and "seal" in lines[0], lines
