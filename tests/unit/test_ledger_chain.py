@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard.commands import _dpo
-from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
+from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 from asterisk_recguard.settings import load_settings
 
 from .cli_support import env, run
+from .ledger_support import ledger_file_at
 from .recfixtures import SECRET, World, env_file
 
 CALL = "1700000000.1"
@@ -253,24 +254,17 @@ def test_a_write_rolled_back_leaves_the_chain_whole(tmp_path: Path) -> None:
 
 def previous_schema(path: Path) -> None:
     """A ledger as the release before the chain left it, with history in each table."""
-    conn = sqlite3.connect(path)
-    for migration in MIGRATIONS[:2]:
-        for statement in _split_sql(migration):
-            conn.execute(statement)
-    conn.execute("INSERT INTO calls (call_id, channel, started_at) "
-                 "VALUES ('1.1', 'PJSIP/a-1', '2026-11-01T10:00:00.000000Z')")
-    for i in range(3):
-        conn.execute("INSERT INTO decisions (call_id, at, trigger, facts, record, purposes, "
-                     "rejected, policy, action) VALUES ('1.1', ?, 'gate', '{}', 0, '[]', '[]', "
-                     "'p', 'none')", (f"2026-11-01T10:00:0{i}.000000Z",))
-        conn.execute("INSERT INTO access_log (at, actor, action, reason) VALUES (?, 'dpo', "
-                     "'access', ?)", (f"2026-11-01T11:00:0{i}.000000Z", f"old {i}"))
-    conn.execute("INSERT INTO unauthorized (at, channel, action) "
-                 "VALUES ('2026-11-01T12:00:00.000000Z', 'PJSIP/b-2', 'logged_only')")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
-    path.chmod(0o600)
+    with ledger_file_at(path, 2) as conn:
+        conn.execute("INSERT INTO calls (call_id, channel, started_at) "
+                     "VALUES ('1.1', 'PJSIP/a-1', '2026-11-01T10:00:00.000000Z')")
+        for i in range(3):
+            conn.execute("INSERT INTO decisions (call_id, at, trigger, facts, record, purposes, "
+                         "rejected, policy, action) VALUES ('1.1', ?, 'gate', '{}', 0, '[]', '[]', "
+                         "'p', 'none')", (f"2026-11-01T10:00:0{i}.000000Z",))
+            conn.execute("INSERT INTO access_log (at, actor, action, reason) VALUES (?, 'dpo', "
+                         "'access', ?)", (f"2026-11-01T11:00:0{i}.000000Z", f"old {i}"))
+        conn.execute("INSERT INTO unauthorized (at, channel, action) "
+                     "VALUES ('2026-11-01T12:00:00.000000Z', 'PJSIP/b-2', 'logged_only')")
 
 
 def test_the_rows_of_an_upgraded_ledger_are_chained(tmp_path: Path) -> None:
