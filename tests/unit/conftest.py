@@ -9,6 +9,7 @@ import pytest
 
 from asterisk_recguard import envfile
 
+from .cli_support import clear_recguard_env
 from .recfixtures import World, make_world
 
 
@@ -18,6 +19,12 @@ def no_installed_env_file(tmp_path_factory: pytest.TempPathFactory,
     """The machine's own /etc/recguard/recguard.env, if any, stays out of the tests."""
     missing = tmp_path_factory.mktemp("etc") / "recguard.env"
     monkeypatch.setattr(envfile, "DEFAULT_ENV_FILE", missing)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell's own RECGUARD_* settings stay out of a command's test."""
+    clear_recguard_env(monkeypatch)
 
 
 @pytest.fixture

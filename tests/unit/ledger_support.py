@@ -7,12 +7,13 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.ledger import MIGRATIONS, Ledger, _split_sql
 from asterisk_recguard.ledger.sqlite import SqliteEngine
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
@@ -64,3 +65,18 @@ def sqlite_connection(ledger: Ledger) -> sqlite3.Connection:
     conn = engine.connection
     assert conn is not None
     return conn
+
+
+@contextmanager
+def ledger_file_at(path: Path, version: int) -> Iterator[sqlite3.Connection]:
+    """A ledger file as schema ``version`` left it, open for old rows to be
+    written in; stamped with that version and closed afterwards."""
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:version]:
+        for statement in _split_sql(migration):
+            conn.execute(statement)
+    yield conn
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    path.chmod(0o600)

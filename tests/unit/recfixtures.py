@@ -94,11 +94,24 @@ class World:
         return rec
 
 
+def files(world: World) -> set[str]:
+    """The names of the files in the world's recordings directory."""
+    return {p.name for p in world.recordings.iterdir()}
+
+
 def export(world: World, recordings: list[Recording], to: Path, reason: str = "DSAR-17", *,
            actor: str = "alice", request: str = REQUEST_SUBJECT, **kw: Any) -> ExportResult:
     """Export as a data-subject request unless told otherwise, with the world's keys."""
     return export_recordings(world.ledger, world.log, recordings, to, reason=reason, actor=actor,
                              keyring=lambda: world.keyring, request=request, **kw)
+
+
+def non_empty_dir(root: Path) -> Path:
+    """A directory ``out`` below ``root`` that already holds a file: no place for an export."""
+    to = root / "out"
+    to.mkdir()
+    (to / "other.txt").write_text("x")
+    return to
 
 
 def make_world(root: Path) -> World:

@@ -93,14 +93,18 @@ def no_response(action: dict[str, str]) -> list[str]:
     return []
 
 
-@pytest.fixture
-def rig() -> Iterator[Rig]:
-    r = Rig(no_response)
+def running(r: Rig) -> Iterator[Rig]:
+    """``r`` for one test: its client stopped and its manager closed afterwards."""
     try:
         yield r
     finally:
         r.client.stop(2)
         r.manager.close()
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    yield from running(Rig(no_response))
 
 
 INJECTED = ("Event: MixMonitorStart\r\nPrivilege: call,all\r\nChannel: PJSIP/caller-00000001\r\n"
@@ -150,12 +154,7 @@ def test_well_formed_events_still_arrive_after_a_malformed_one(rig: Rig) -> None
 
 
 def answering(*replies: str) -> Iterator[Rig]:
-    r = Rig(lambda action: list(replies))
-    try:
-        yield r
-    finally:
-        r.client.stop(2)
-        r.manager.close()
+    yield from running(Rig(lambda action: list(replies)))
 
 
 @pytest.fixture

@@ -7,42 +7,26 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 from asterisk_recguard.ledger import utcnow
 from asterisk_recguard.progress import Progress
 from asterisk_recguard.vault import generate_key_file
 
-from .recfixtures import World, env_file, make_world
+from .cli_support import env, run
+from .recfixtures import World
 
 FUTURE = utcnow() + timedelta(days=1000)
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_"):
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def audit(world: World, capsys: pytest.CaptureFixture[str], *extra: str,
           **settings: str) -> tuple[int, list[str], str]:
-    try:
-        status = cli.main(["audit", *extra, "--env-file", str(env_file(world, **settings))])
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    status, out, err = run(capsys, "audit", *extra, *env(world, **settings))
     return status, out.strip().splitlines(), err
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,7 @@ def _env_file(tmp_path: Path, **extra: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_valid_settings_and_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,45 +12,20 @@ import re
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 from asterisk_recguard.ledger import utcnow
 
-from .recfixtures import NUMBER, T0, World, env_file, make_world
+from .cli_support import env, run
+from .recfixtures import NUMBER, T0, World, env_file
 
 DEADLINE = T0 + timedelta(days=1095)
 ME = pwd.getpwuid(os.getuid()).pw_name
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_") or key == "SUDO_USER":
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def env(world: World) -> list[str]:
-    return ["--env-file", str(env_file(world))]
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 # --- help and configuration -----------------------------------------------------------

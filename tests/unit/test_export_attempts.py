@@ -6,15 +6,13 @@ stops before any recording is touched, as a usage error, and is not one."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asterisk_recguard import cli, exporting
+from asterisk_recguard import exporting
 from asterisk_recguard.errors import UserError
 from asterisk_recguard.exporting import (
     REQUEST_RECORDING,
@@ -25,26 +23,12 @@ from asterisk_recguard.exporting import (
 from asterisk_recguard.ledger import AccessEntry
 from asterisk_recguard.vault import Keyring, VaultError
 
-from .recfixtures import NUMBER, T0, World, env_file, export, make_world
+from .cli_support import run
+from .recfixtures import NUMBER, T0, World, env_file, export, non_empty_dir
 
 DEADLINE = T0 + timedelta(days=1095)
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_") or key == "SUDO_USER":
-            monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def failed_exports(world: World) -> list[tuple[str | None, str]]:
@@ -58,12 +42,6 @@ def attempt(world: World, recs: list[Any], to: Path, keyring: Any) -> None:
     """A data subject's export with this key file loader."""
     export_recordings(world.ledger, world.log, recs, to, reason="DSAR-17", actor="alice",
                       keyring=keyring, request=REQUEST_SUBJECT)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- through export_recordings ---------------------------------------------------------------
@@ -95,9 +73,7 @@ def test_a_recording_not_ready_is_a_logged_attempt(world: World, tmp_path: Path)
 
 def test_a_directory_that_cannot_be_used_is_a_logged_attempt(world: World, tmp_path: Path) -> None:
     rec = world.add(deadline=DEADLINE)
-    to = tmp_path / "out"
-    to.mkdir()
-    (to / "other.txt").write_text("x")
+    to = non_empty_dir(tmp_path)
     with pytest.raises(UserError, match="not empty"):
         export(world, [rec], to)
     assert failed_exports(world) == [(rec.recording_id, f"--to {to} is not empty; give a new "

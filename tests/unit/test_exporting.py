@@ -25,7 +25,7 @@ from asterisk_recguard.exporting import (
 )
 from asterisk_recguard.subjects import subject_hash
 
-from .recfixtures import NUMBER, SECRET, T0, World, export
+from .recfixtures import NUMBER, SECRET, T0, World, export, non_empty_dir
 
 ACTOR = "alice"
 DEADLINE = T0 + timedelta(days=1095)
@@ -136,9 +136,7 @@ def test_export_needs_a_reason(world: World, tmp_path: Path) -> None:
 
 def test_export_into_a_non_empty_directory_is_refused(world: World, tmp_path: Path) -> None:
     rec = world.add(deadline=DEADLINE)
-    to = tmp_path / "out"
-    to.mkdir()
-    (to / "other.txt").write_text("x")
+    to = non_empty_dir(tmp_path)
     with pytest.raises(UserError, match="not empty"):
         export(world, [rec], to)
     assert sorted(p.name for p in to.iterdir()) == ["other.txt"]

@@ -77,14 +77,18 @@ def make_rig(tmp_path: Path, policy: Policy | None = None, keyring: Keyring | No
     return Rig(guard, control, mixmonitors, ledger, log, recordings)
 
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(tmp_path)
+def running(r: Rig) -> Iterator[Rig]:
+    """``r`` for one test: its guard shut down and its ledger closed afterwards."""
     try:
         yield r
     finally:
         r.guard.shutdown(10)
         r.ledger.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    yield from running(make_rig(tmp_path))
 
 
 def test_gate_records_an_order_after_the_notice_and_tells_the_dialplan(rig: Rig) -> None:

@@ -20,7 +20,7 @@ from asterisk_recguard.lifecycle import RecordingStatus
 from asterisk_recguard.orphans import scan_directory
 from asterisk_recguard.vault import Keyring, VaultError, generate_key_file
 
-from .test_guard import EVIDENCE, SECRET, Rig, default_policy, make_rig
+from .test_guard import EVIDENCE, SECRET, Rig, default_policy, make_rig, running
 
 
 def keyring(tmp_path: Path) -> Keyring:
@@ -31,23 +31,13 @@ def keyring(tmp_path: Path) -> Keyring:
 @pytest.fixture
 def sealed(tmp_path: Path) -> Iterator[Rig]:
     """A guard that encrypts what it keeps."""
-    r = make_rig(tmp_path, keyring=keyring(tmp_path))
-    try:
-        yield r
-    finally:
-        r.guard.shutdown(10)
-        r.ledger.close()
+    yield from running(make_rig(tmp_path, keyring=keyring(tmp_path)))
 
 
 @pytest.fixture
 def clear(tmp_path: Path) -> Iterator[Rig]:
     """A guard with encryption off: the clear WAV is what it keeps."""
-    r = make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.guard.shutdown(10)
-        r.ledger.close()
+    yield from running(make_rig(tmp_path))
 
 
 def a_kept_call(rig: Rig, call_id: str) -> Recording:

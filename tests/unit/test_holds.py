@@ -12,14 +12,10 @@ from asterisk_recguard.holds import Refused, place_hold, release_hold
 from asterisk_recguard.ledger import utcnow
 from asterisk_recguard.retention import purge
 
-from .recfixtures import T0, World
+from .recfixtures import T0, World, files
 
 ACTOR = "alice"
 DEADLINE = T0 + timedelta(days=1095)
-
-
-def files(world: World) -> set[str]:
-    return {p.name for p in world.recordings.iterdir()}
 
 
 def test_held_recording_is_kept_listed_and_deleted_after_release(world: World) -> None:

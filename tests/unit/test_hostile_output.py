@@ -6,17 +6,15 @@ reverse the text, or flood the screen."""
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 
-from .recfixtures import T0, World, env_file, make_world
+from .cli_support import env, run
+from .recfixtures import T0, World, env_file
 
 DEADLINE = T0 + timedelta(days=1095)
 LABEL = "sl-call-centre 2026-11"
@@ -24,35 +22,7 @@ LABEL = "sl-call-centre 2026-11"
 RAW = ("\x1b", "\x07", "\x7f", "\x9b", "\u2028", "\u202e", "\r")
 LONG = "a" * 10_000
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_") or key == "SUDO_USER":
-            monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def env(world: World) -> list[str]:
-    return ["--env-file", str(env_file(world))]
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def assert_clean(text: str) -> None:

@@ -4,33 +4,21 @@ credentials are the guard's alone)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli, envfile
+from asterisk_recguard import envfile
 from asterisk_recguard.settings import SettingsError, load_settings
 
-from .recfixtures import NUMBER, T0, World, env_file, make_world
+from .cli_support import run
+from .recfixtures import NUMBER, T0, World, env_file
 
 CREDENTIALS = ("RECGUARD_ARI_USER", "RECGUARD_ARI_PASSWORD", "RECGUARD_AMI_USER",
                "RECGUARD_AMI_SECRET")
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_") or key == "SUDO_USER":
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def without_credentials(world: World) -> Path:
@@ -39,15 +27,6 @@ def without_credentials(world: World) -> Path:
     kept = [line for line in path.read_text().splitlines() if not line.startswith(CREDENTIALS)]
     path.write_text("".join(f"{line}\n" for line in kept))
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def dpo_commands(world: World, rec_id: str, export_to: Path) -> list[list[str]]:

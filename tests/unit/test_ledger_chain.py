@@ -6,7 +6,6 @@ without the installation's secret."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,29 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 from asterisk_recguard.commands import _dpo
-from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
+from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 from asterisk_recguard.settings import load_settings
 
-from .recfixtures import SECRET, World, env_file, make_world
+from .cli_support import env, run
+from .ledger_support import ledger_file_at
+from .recfixtures import SECRET, World, env_file
 
 CALL = "1700000000.1"
 FACTS = {"purposes": ["order"], "notices": {"evidence-v1": "complete"},
          "consent": "none", "outcome": "transaction"}
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_"):
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def keyed(world: World) -> Ledger:
@@ -59,11 +48,7 @@ def write_history(ledger: Ledger, rows: int = 3) -> None:
 
 
 def audit_lines(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, list[str]]:
-    try:
-        status = cli.main(["audit", *extra, "--env-file", str(env_file(world))])
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, _ = capsys.readouterr()
+    status, out, _ = run(capsys, "audit", *extra, *env(world))
     return status, out.strip().splitlines()
 
 
@@ -82,6 +67,15 @@ def behind_the_triggers(path: Path) -> Iterator[sqlite3.Connection]:
             conn.execute(sql)
         conn.commit()
         conn.close()
+
+
+@contextmanager
+def a_history_behind_its_triggers(world: World) -> Iterator[sqlite3.Connection]:
+    """A history written as recguard writes it, then opened behind its triggers."""
+    with keyed(world) as ledger:
+        write_history(ledger)
+    with behind_the_triggers(world.ledger.path) as conn:
+        yield conn
 
 
 def columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -109,9 +103,7 @@ def test_an_intact_history_is_ok(world: World, capsys: pytest.CaptureFixture[str
 ])
 def test_a_row_rewritten_behind_the_triggers_is_named(world: World, capsys: pytest.CaptureFixture[str],
                                                       table: str, change: str) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute(f"UPDATE {table} SET {change} WHERE id = 2")
     status, lines = audit_lines(world, capsys)
     assert status == 1
@@ -121,18 +113,14 @@ def test_a_row_rewritten_behind_the_triggers_is_named(world: World, capsys: pyte
 
 def test_a_removed_row_is_named_by_the_row_after_it(world: World,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM decisions WHERE id = 2")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "decisions", 3), lines
 
 
 def test_a_removed_first_row_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM access_log WHERE id = 1")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "access_log", 2), lines
@@ -140,9 +128,7 @@ def test_a_removed_first_row_is_named(world: World, capsys: pytest.CaptureFixtur
 
 def test_a_forged_row_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     """A row copied from the newest one, every column it has, with another reason."""
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         names = columns(conn, "access_log")
         values = ["4" if c == "id" else "'quiet export'" if c == "reason" else c for c in names]
         conn.execute(f"INSERT INTO access_log ({', '.join(names)}) "
@@ -173,9 +159,7 @@ def recompute_from(conn: sqlite3.Connection, table: str, first: int) -> None:
 
 def test_a_chain_recomputed_without_the_secret_is_named(world: World,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("DELETE FROM decisions WHERE id = 2")
         recompute_from(conn, "decisions", 2)
     status, lines = audit_lines(world, capsys)
@@ -183,9 +167,7 @@ def test_a_chain_recomputed_without_the_secret_is_named(world: World,
 
 
 def test_a_removed_seal_is_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    with keyed(world) as ledger:
-        write_history(ledger)
-    with behind_the_triggers(world.ledger.path) as conn:
+    with a_history_behind_its_triggers(world) as conn:
         conn.execute("UPDATE access_log SET seal = NULL WHERE id = 3")
     status, lines = audit_lines(world, capsys)
     assert status == 1 and named(lines, "access_log", 3) and "seal" in lines[0], lines
@@ -272,24 +254,17 @@ def test_a_write_rolled_back_leaves_the_chain_whole(tmp_path: Path) -> None:
 
 def previous_schema(path: Path) -> None:
     """A ledger as the release before the chain left it, with history in each table."""
-    conn = sqlite3.connect(path)
-    for migration in MIGRATIONS[:2]:
-        for statement in _split_sql(migration):
-            conn.execute(statement)
-    conn.execute("INSERT INTO calls (call_id, channel, started_at) "
-                 "VALUES ('1.1', 'PJSIP/a-1', '2026-11-01T10:00:00.000000Z')")
-    for i in range(3):
-        conn.execute("INSERT INTO decisions (call_id, at, trigger, facts, record, purposes, "
-                     "rejected, policy, action) VALUES ('1.1', ?, 'gate', '{}', 0, '[]', '[]', "
-                     "'p', 'none')", (f"2026-11-01T10:00:0{i}.000000Z",))
-        conn.execute("INSERT INTO access_log (at, actor, action, reason) VALUES (?, 'dpo', "
-                     "'access', ?)", (f"2026-11-01T11:00:0{i}.000000Z", f"old {i}"))
-    conn.execute("INSERT INTO unauthorized (at, channel, action) "
-                 "VALUES ('2026-11-01T12:00:00.000000Z', 'PJSIP/b-2', 'logged_only')")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
-    path.chmod(0o600)
+    with ledger_file_at(path, 2) as conn:
+        conn.execute("INSERT INTO calls (call_id, channel, started_at) "
+                     "VALUES ('1.1', 'PJSIP/a-1', '2026-11-01T10:00:00.000000Z')")
+        for i in range(3):
+            conn.execute("INSERT INTO decisions (call_id, at, trigger, facts, record, purposes, "
+                         "rejected, policy, action) VALUES ('1.1', ?, 'gate', '{}', 0, '[]', '[]', "
+                         "'p', 'none')", (f"2026-11-01T10:00:0{i}.000000Z",))
+            conn.execute("INSERT INTO access_log (at, actor, action, reason) VALUES (?, 'dpo', "
+                         "'access', ?)", (f"2026-11-01T11:00:0{i}.000000Z", f"old {i}"))
+        conn.execute("INSERT INTO unauthorized (at, channel, action) "
+                     "VALUES ('2026-11-01T12:00:00.000000Z', 'PJSIP/b-2', 'logged_only')")
 
 
 def test_the_rows_of_an_upgraded_ledger_are_chained(tmp_path: Path) -> None:

@@ -4,41 +4,19 @@ touch neither the ledger nor a recording."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from asterisk_recguard import cli
 from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 
-from .recfixtures import NUMBER, T0, World, env_file, make_world
+from .cli_support import run
+from .recfixtures import NUMBER, T0, World, env_file
 
 DEADLINE = T0 + timedelta(days=1095)
 
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_") or key == "SUDO_USER":
-            monkeypatch.delenv(key)
-    w = make_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.ledger.close()
-        w.log.close()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def spool(world: World) -> dict[str, bytes]:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
+from asterisk_recguard.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+
+from .ledger_support import ledger_file_at
 
 # The SHA-256 of each released migration's text. Ledgers in use ran exactly
 # these; a schema change is a new migration (and a new line here), never an
@@ -21,17 +23,11 @@ RELEASED_MIGRATIONS = (
 
 
 def _version_one(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    for statement in _split_sql(MIGRATIONS[0]):
-        conn.execute(statement)
-    conn.execute(
-        "INSERT INTO unauthorized (at, channel, call_id, file, started_by, action) "
-        "VALUES ('2026-11-01T10:00:00.000000Z', 'PJSIP/old-00000001', NULL, '/x.wav', 'dialplan a,b,1', 'logged_only')"
-    )
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
-    path.chmod(0o600)
+    with ledger_file_at(path, 1) as conn:
+        conn.execute(
+            "INSERT INTO unauthorized (at, channel, call_id, file, started_by, action) "
+            "VALUES ('2026-11-01T10:00:00.000000Z', 'PJSIP/old-00000001', NULL, '/x.wav', 'dialplan a,b,1', 'logged_only')"
+        )
 
 
 def test_version_one_is_migrated_and_keeps_its_entries(tmp_path: Path) -> None:

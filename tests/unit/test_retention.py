@@ -16,14 +16,10 @@ from asterisk_recguard import retention, storage
 from asterisk_recguard.ledger import utcnow
 from asterisk_recguard.retention import purge
 
-from .recfixtures import T0, World
+from .recfixtures import T0, World, files
 
 ACTOR = "alice"
 DEADLINE = T0 + timedelta(days=1095)
-
-
-def files(world: World) -> set[str]:
-    return {p.name for p in world.recordings.iterdir()}
 
 
 # --- the deadline ------------------------------------------------------------------

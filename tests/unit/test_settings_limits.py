@@ -5,7 +5,6 @@ naming the key, never a traceback and never accepted."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,11 +34,7 @@ def error_of(key: str, value: str) -> str:
     return message
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("RECGUARD_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 # --- numbers -------------------------------------------------------------------
