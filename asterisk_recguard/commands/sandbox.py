@@ -16,10 +16,10 @@ A local Asterisk 22 for trying recguard and for its tests. It uses an
 Debian sid root with Asterisk once (mmdebstrap, cached) and runs it with chroot.
 ARI, AMI and SIP (UDP) listen on 127.0.0.1 only; fresh credentials are
 written at every `up` to STATE_DIR/recguard.env, in the keys `recguard run`
-reads. SIP: two extensions for softphones, "caller" and "agent" (passwords
-generated once, printed by `up` and `status`, kept in the env file as
-SANDBOX_SIP_*); the caller dials 100 for the example IVR, which hands the call
-to the agent after the gate. Test clients on 127.0.0.1 (SIPp) call without
+reads. SIP: three extensions for softphones, "caller", "agent" and "agent2"
+(passwords generated once, printed by `up` and `status`, kept in the env file
+as SANDBOX_SIP_*); the caller dials 100 for the example IVR, which hands the
+call to the agent after the gate, and the agent transfers to 200, agent2. Test clients on 127.0.0.1 (SIPp) call without
 registering.
 
 examples:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
 from pathlib import Path
 
@@ -181,23 +182,28 @@ class SipIvr:
 
 
 @contextmanager
-def sip_agent(sandbox: Sandbox, workdir: Path, calls: int, timeout: float) -> Iterator[sipp.SippProcess]:
-    """The sandbox's "agent" extension registered to a SIPp that answers ``calls``
-    calls and stays on each until the far end hangs up; unregistered afterwards.
-    The process is handed out so that the test can ``wait()`` for its result."""
+def sip_agent(
+    sandbox: Sandbox, workdir: Path, calls: int, timeout: float, *, extension: str = "agent",
+    media: CallerMedia | None = None, scenario: str = "agent", **values: object,
+) -> Iterator[sipp.SippProcess]:
+    """One of the sandbox's agent extensions registered to a SIPp that answers
+    ``calls`` calls with ``scenario`` (agent.xml: stays on each until the far
+    end hangs up) and plays ``media`` from each answer (silence if none);
+    unregistered afterwards. The process is handed out so that the test can
+    ``wait()`` for its result; ``values`` fill the scenario's other placeholders."""
     port = sipp.free_port()
-    where = workdir / "agent"
-    registered = register(sandbox, where, "agent", port, expires=300)
+    where = workdir / extension
+    registered = register(sandbox, where, extension, port, expires=300)
     assert registered.ok, registered.report()
-    silence = CallerMedia(timeout).write(where / "agent.pcap")
-    user = sandbox.credentials()[sip.user_key("agent")]
-    scenario = sipp.render("agent", where, user=user, media=silence)
-    process = sipp.start("agent", scenario, where / "answer", timeout=timeout, port=port, calls=calls)
+    played = (media or CallerMedia(timeout)).write(where / f"{extension}.pcap")
+    user = sandbox.credentials()[sip.user_key(extension)]
+    rendered = sipp.render(scenario, where, user=user, media=played, **values)
+    process = sipp.start(extension, rendered, where / "answer", timeout=timeout, port=port, calls=calls)
     try:
         yield process
     finally:
         process.stop()
-        register(sandbox, where, "agent", port, expires=0)
+        register(sandbox, where, extension, port, expires=0)
 
 
 def sip_target(sandbox: Sandbox) -> str:
@@ -218,3 +224,14 @@ def register(
     )
     return sipp.start(f"register-{extension}-{expires}", scenario, workdir / f"register-{next(_runs)}", timeout=10,
                       target=sip_target(sandbox), port=port).wait()
+
+
+def answered_at(agent_log: Path, number: str) -> datetime:
+    """When the agent's SIPp began to play its media on the call from caller
+    ``number``: the ACK of the INVITE whose From user is ``number``."""
+    found = sipp.messages(agent_log)
+    call_ids = {m.header("Call-ID") for m in found if m.received and m.first_line.startswith("INVITE ")
+                and f"sip:{number}@" in (m.header("From") or "")}
+    acks = [m.at for m in found if m.received and m.first_line.startswith("ACK ") and m.header("Call-ID") in call_ids]
+    assert acks, f"no answered call from {number} in {agent_log}"
+    return acks[0]

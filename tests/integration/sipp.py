@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import count
 from pathlib import Path
 
@@ -116,6 +117,41 @@ class SippResult:
                 tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
                 parts.append(f"--- {log}\n" + "\n".join(tail))
         return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class SipMessage:
+    at: datetime  # when SIPp sent or received it, timezone-aware
+    received: bool
+    text: str
+
+    def header(self, name: str) -> str | None:
+        for line in self.text.splitlines()[1:]:
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].strip()
+
+
+_TRACE_HEAD = re.compile(r"^-{40,} (\d{4}-\d\d-\d\d[ \t]\d\d:\d\d:\d\d\.\d{6})", re.M)
+
+
+def messages(log_dir: Path) -> list[SipMessage]:
+    """The SIP messages of a run's ``-trace_msg`` log, in order, with SIPp's
+    (local) times."""
+    text = (log_dir / "messages.log").read_text(encoding="utf-8", errors="replace")
+    heads = list(_TRACE_HEAD.finditer(text))
+    found = []
+    for head, following in zip(heads, [*heads[1:], None]):
+        body = text[head.end():following.start() if following else len(text)].strip("\n")
+        kind, _, message = body.partition("\n")
+        when = datetime.strptime(head.group(1).replace("\t", " "), "%Y-%m-%d %H:%M:%S.%f").astimezone()
+        found.append(SipMessage(when, "received" in kind, message.strip()))
+    return found
 
 
 class SippProcess:

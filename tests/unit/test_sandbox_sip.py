@@ -91,6 +91,8 @@ def test_the_ivr_number_leads_to_the_example_ivr_and_then_the_agent(sandbox: San
     context = extensions[extensions.index("[recguard-sandbox-sip]"):]
     assert f"exten => {sip.IVR_NUMBER},1,Set(EXAMPLE_AGENT=PJSIP/agent)" in context
     assert "Goto(recguard-example-inbound,s,1)" in context
+    # The transfer number rings agent2, who gets the agent keys too.
+    assert f"exten => {sip.TRANSFER_NUMBER},1,Dial(PJSIP/agent2,30,tb(recguard-agent-features^s^1))" in context
     assert "context = recguard-sandbox-sip" in (sandbox.etc_dir / "pjsip.conf").read_text()
     modules = (sandbox.etc_dir / "modules.conf").read_text()
     for module in ("chan_pjsip.so", "res_pjsip_endpoint_identifier_ip.so", "res_pjsip_registrar.so",
@@ -126,6 +128,7 @@ def test_up_and_status_tell_a_softphone_where_to_call() -> None:
     assert fields["sip"] == "127.0.0.1:5099 (UDP)"
     assert fields["sip_agent"] == f"agent / {env[sip.password_key('agent')]}"
     assert fields["sip_dial"].startswith(sip.IVR_NUMBER)
+    assert fields["sip_transfer"].startswith(sip.TRANSFER_NUMBER) and f"transfer to {sip.TRANSFER_NUMBER}" in lines
     # A sandbox started before it spoke SIP shows nothing of it.
     assert sip.status_fields(None, env) == {} and sip.status_fields(5099, {}) == {}
 

@@ -4,6 +4,7 @@ scenario files and their placeholders, and when a SIP caller presses what."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,18 @@ from asterisk_recguard.devtools.rtppcap import CallerMedia
 from asterisk_recguard.devtools.scenarios import MENU, IvrCaller
 
 from ..integration import sipp
-from ..integration.sip_callers import CONSENT_TIMEOUT, HANGUP_IN_NOTICE, MARGIN, PromptTimes, SipCaller, caller_media
+from ..integration.sip_callers import (
+    CONSENT_TIMEOUT, HANGUP_IN_NOTICE, MARGIN, PromptTimes, SipCaller, answered_at, caller_media,
+)
 
 PROMPTS = PromptTimes(notice=20.0, question=22.0)
 VALUES: dict[str, dict[str, object]] = {
     "caller": {"name": "row", "user": "5550101", "display": "A caller", "media": "/tmp/c.pcap", "hangup_ms": 1000},
     "register": {"user": "agent", "password": "secret", "expires": 60},
     "agent": {"user": "agent", "media": "/tmp/a.pcap"},
+    "agent-refer": {"user": "agent", "media": "/tmp/a.pcap", "password": "secret", "target": "200",
+                    "registrar": "127.0.0.1:5099", "refer_ms": 3000},
+    "agent-hangup": {"user": "agent", "media": "/tmp/a.pcap", "hangup_ms": 9000},
 }
 
 
@@ -100,3 +106,38 @@ def test_keys_while_talking_come_after_the_gate() -> None:
     (talk_from, _), = media.speech
     assert keys(media)[-1] == (talk_from + 2.0, "9")
     assert media.length == talk_from + 5
+
+
+TRACE = """\
+----------------------------------------------- 2026-11-29 09:34:13.212130
+UDP message received [100] bytes :
+
+INVITE sip:agent@127.0.0.1:38226 SIP/2.0
+From: "A caller" <sip:5550402@127.0.0.1>;tag=a
+Call-ID: one
+
+----------------------------------------------- 2026-11-29 09:34:13.213630
+UDP message sent (50 bytes):
+
+SIP/2.0 200 OK
+Call-ID: one
+
+----------------------------------------------- 2026-11-29 09:34:13.214017
+UDP message received [60] bytes :
+
+ACK sip:agent@127.0.0.1:38226 SIP/2.0
+Call-ID: one
+
+"""
+
+
+def test_the_message_log_gives_each_message_with_its_time_and_direction(tmp_path: Path) -> None:
+    (tmp_path / "messages.log").write_text(TRACE)
+    found = sipp.messages(tmp_path)
+    assert [(m.first_line.split()[0], m.received) for m in found] == [("INVITE", True), ("SIP/2.0", False),
+                                                                      ("ACK", True)]
+    assert found[0].header("call-id") == "one" and found[0].header("Contact") is None
+    assert found[2].at == datetime(2026, 11, 29, 9, 34, 13, 214017).astimezone()
+    assert answered_at(tmp_path, "5550402") == found[2].at
+    with pytest.raises(AssertionError, match="5550499"):
+        answered_at(tmp_path, "5550499")

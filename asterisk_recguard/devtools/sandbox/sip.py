@@ -1,6 +1,6 @@
-"""The sandbox's SIP side: its UDP port on 127.0.0.1, the two extensions a
-softphone registers to ("caller" and "agent") with passwords kept across
-`up`s, the values pjsip.conf and extensions.conf are rendered with, and what
+"""The sandbox's SIP side: its UDP port on 127.0.0.1, the extensions a
+softphone registers to ("caller", "agent", and "agent2" to transfer calls to)
+with passwords kept across `up`s, the values pjsip.conf and extensions.conf are rendered with, and what
 ``up`` and ``status`` tell a softphone user."""
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ HOST = "127.0.0.1"
 TRANSPORT = "udp"
 # The number that reaches the example IVR (then the agent); see extensions.conf.
 IVR_NUMBER = "100"
-EXTENSIONS = ("caller", "agent")
+# The number that rings "agent2": where an agent transfers a caller to.
+TRANSFER_NUMBER = "200"
+EXTENSIONS = ("caller", "agent", "agent2")
 
 # Env-file keys. Not RECGUARD_*: `recguard run` neither reads nor warns about them.
 HOST_KEY = "SANDBOX_SIP_HOST"
 PORT_KEY = "SANDBOX_SIP_PORT"
 IVR_KEY = "SANDBOX_SIP_IVR"
+TRANSFER_KEY = "SANDBOX_SIP_TRANSFER"
 
 
 def user_key(extension: str) -> str:
@@ -68,7 +71,7 @@ def settings(port: int, previous: Mapping[str, str]) -> dict[str, str]:
     The passwords are generated once and kept from ``previous`` (the env file
     of the last `up`), so a softphone set up once keeps working.
     """
-    values = {HOST_KEY: HOST, PORT_KEY: str(port), IVR_KEY: IVR_NUMBER}
+    values = {HOST_KEY: HOST, PORT_KEY: str(port), IVR_KEY: IVR_NUMBER, TRANSFER_KEY: TRANSFER_NUMBER}
     for extension in EXTENSIONS:
         values[user_key(extension)] = extension
         values[password_key(extension)] = previous.get(password_key(extension)) or secrets.token_urlsafe(12)
@@ -77,7 +80,8 @@ def settings(port: int, previous: Mapping[str, str]) -> dict[str, str]:
 
 def template_values(sip: Mapping[str, str]) -> dict[str, str]:
     """The placeholders of pjsip.conf and extensions.conf."""
-    values = {"sip_port": sip[PORT_KEY], "sip_ivr": sip[IVR_KEY]}
+    values = {"sip_port": sip[PORT_KEY], "sip_ivr": sip[IVR_KEY],
+              "sip_transfer": sip.get(TRANSFER_KEY, TRANSFER_NUMBER)}
     for extension in EXTENSIONS:
         values[f"{extension}_password"] = sip[password_key(extension)]
     return values
@@ -91,6 +95,7 @@ def status_fields(port: int | None, env: Mapping[str, str]) -> dict[str, str]:
     for extension in EXTENSIONS:
         fields[f"sip_{extension}"] = f"{env.get(user_key(extension), extension)} / {env[password_key(extension)]}"
     fields["sip_dial"] = f"{env.get(IVR_KEY, IVR_NUMBER)} (the example IVR, then the agent)"
+    fields["sip_transfer"] = f"{env.get(TRANSFER_KEY, TRANSFER_NUMBER)} (agent2: where the agent transfers to)"
     return fields
 
 
@@ -103,5 +108,9 @@ def softphone_lines(port: int, env: Mapping[str, str]) -> list[str]:
         lines.append(f"  {extension:10} user {user}, password {env.get(password_key(extension), '?')}")
     lines.append(
         f"  dial {ivr} from the caller: the example IVR; after the gate the call rings the agent"
+    )
+    lines.append(
+        f"  transfer to {env.get(TRANSFER_KEY, TRANSFER_NUMBER)} from the agent (#1 blind, *2 attended): "
+        "rings agent2"
     )
     return lines
