@@ -4,6 +4,7 @@ Modules, in the order a call meets them (imports point down this list only):
 
     guard       the facade: wires the parts, routes each event to its call's lane
     gate        the first pass at Stasis(recguard,gate), and a re-gate after a transfer
+    deadlines   the gate's deadline kept by a thread of its own, even when the lane is busy
     foreign     MixMonitors started by others: stopped and deleted (or only logged)
     reconcile   after a (re)connect or a restart: ledger vs Asterisk, interrupted work
     decision    one decision pass: decide(), act on the difference, ledger + log
@@ -21,7 +22,9 @@ that reads or changes the states of its calls, so a call's events keep their
 order and no lock guards a call. Blocking file work (waiting for MixMonitor to
 close a file, hashing, encrypting, unlinking) runs on worker threads, on a
 call that has left its lane or on a part its state no longer holds, and
-reconcile runs on a thread of its own that posts per-call work to the lanes.
+reconcile runs on a thread of its own that posts per-call work to the lanes;
+one more thread continues a call whose gate has not begun by its deadline
+(the lane and it take the gate by one token, first come first served).
 No thread holds a lock while it takes another: the workers' claim set and the
 reconcile lock are leaves, and the ledger's locks are taken inside the ledger
 only, so there is no lock order to get wrong.

@@ -26,6 +26,7 @@ from ..ledger import Ledger
 from ..policy import Policy
 from .actions import Recordings
 from .asterisk import AsteriskError, CallControl, ChannelGone
+from .deadlines import PendingGate
 from .decision import Passes
 from .events import GuardEvents, describe
 from .state import ActiveRecording, CallState
@@ -66,9 +67,12 @@ class Gate:
     seconds: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
     def stasis_start(self, calls: dict[str, CallState], event: dict[str, Any], channel: dict[str, Any],
-                     received: float, policy: Policy) -> None:
+                     received: float, policy: Policy, pending: PendingGate | None = None) -> None:
         args = event.get("args") or []
         if args and args[0] == GATE_ARG:
+            if pending is not None and not pending.take():
+                self._overtaken(calls, channel, policy)
+                return
             try:
                 self._gate(calls, channel, received, policy)
             finally:
@@ -79,6 +83,15 @@ class Gate:
         self.events.stasis_unexpected(call_id, mask_numbers(str(channel.get("name", ""))), self.control.app,
                                       GATE_ARG)
         self._continue(call_id, None)
+
+    def _overtaken(self, calls: dict[str, CallState], channel: dict[str, Any], policy: Policy) -> None:
+        """Its deadline came first: the call went on as unavailable without it.
+        A first pass is left untracked, as the dialplan believes; a re-gate's
+        new facts are still decided, so a recording they no longer justify stops."""
+        state = calls.get(channel["id"])
+        if state is not None:
+            facts = state.keep_withdrawal(cf.facts_from_channelvars(channel.get("channelvars") or {}))
+            self.passes.reapply(state, facts, policy, "gate")
 
     def _gate(self, calls: dict[str, CallState], channel: dict[str, Any], began: float, policy: Policy) -> None:
         call_id = channel["id"]

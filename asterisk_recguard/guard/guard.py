@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import channelfacts as cf
+from .._redact import mask_numbers
 from ..callerid import hash_caller
 from ..decisionlog import DecisionLog, EventLog, TolerantLog
 from ..ledger import Ledger
@@ -28,7 +29,8 @@ from .asterisk import AsteriskError, CallControl, MixMonitors
 from .decision import Passes
 from .events import GuardEvents, describe
 from .foreign import ForeignWatcher
-from .gate import Gate
+from .deadlines import GateDeadlines, PendingGate
+from .gate import GATE_ARG, Gate
 from .lanes import Lanes, Workers, wait_idle
 from .reconcile import Reconciler
 from .state import CallState, FinalFacts
@@ -94,6 +96,7 @@ class Guard:
         self.foreign = ForeignWatcher(ledger, mixmonitors, self.recordings, self.passes, self.events,
                                       self.workers, enforce_unauthorized,
                                       [mixmonitors.recordings_dir, *monitor_dirs])
+        self.deadlines = GateDeadlines(control, self.events)
         self.reconciler = Reconciler(control, ledger, self.lanes, self.workers, self.recordings, self.events,
                                      lambda: self._policy, self._facts_changed, self._call_ended,
                                      mixmonitors.recordings_dir, clock)
@@ -143,7 +146,13 @@ class Guard:
         call_id = channel["id"]
         if kind == "StasisStart":
             # The gate's time is counted from here, on our own clock (Asterisk's may differ).
-            self.lanes.post(call_id, self._stasis_start, event, channel, time.perf_counter())
+            received = time.perf_counter()
+            pending = None
+            if (event.get("args") or [None])[0] == GATE_ARG:
+                pending = PendingGate(call_id, mask_numbers(str(channel.get("name", ""))), received,
+                                      received + self.gate.timeout)
+                self.deadlines.watch(pending)
+            self.lanes.post(call_id, self._stasis_start, event, channel, received, pending)
         elif kind == "ChannelVarset" and event.get("variable") in cf.FACT_VARS:
             self.lanes.post(call_id, self._facts_changed, channel, "change")
         elif kind == "ChannelDtmfReceived" and event.get("digit") == WITHDRAW_KEY:
@@ -158,8 +167,8 @@ class Guard:
     # -- on the call's lane ------------------------------------------------------------
 
     def _stasis_start(self, calls: dict[str, CallState], event: dict[str, Any], channel: dict[str, Any],
-                      received: float) -> None:
-        self.gate.stasis_start(calls, event, channel, received, self._policy)
+                      received: float, pending: PendingGate | None) -> None:
+        self.gate.stasis_start(calls, event, channel, received, self._policy, pending)
 
     def _mixmonitor_started(self, calls: dict[str, CallState], event: dict[str, str]) -> None:
         self.foreign.mixmonitor_started(calls, event, self._policy)
@@ -218,6 +227,7 @@ class Guard:
     def shutdown(self, timeout: float = 30.0) -> None:
         self.accepting = False
         self.reconciler.stop()
+        self.deadlines.stop()
         self.wait_idle(timeout)
         self.lanes.stop()
         self.workers.stop()

@@ -7,6 +7,7 @@ exist and what the decision log says.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -342,7 +343,8 @@ def test_a_gate_that_waited_past_its_time_is_shed_as_unavailable_with_no_work(
     assert rig.control.asked("subscribe") == [] and rig.mixmonitors.started == []
     assert rig.ledger.call("s1") is None and rig.guard.tracked_calls() == 0
     (shed,) = rig.log.events("gate_shed")
-    assert shed["stage"] == "waiting for its turn" and shed["decision"] == "unavailable"
+    # Whoever came first, the lane or the deadline's own thread, shed it.
+    assert shed["stage"] in ("waiting for its turn", "at its deadline") and shed["decision"] == "unavailable"
     assert rig.log.events("gate_failed") == []
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # one line, no traceback
 
@@ -384,3 +386,59 @@ def test_the_guard_recovers_by_itself_when_the_load_falls(rig: Rig) -> None:
     rig.feed(stasis_start(channel("s5", purposes="order", notices=EVIDENCE)))
     assert rig.control.variables["s5"][cf.DECISION_VAR] == "record"
     assert [r.status for r in rig.recordings_of("s5")] == ["recording"]
+
+
+def _block_the_lanes(rig: Rig) -> threading.Event:
+    """Every lane busy with someone else's slow work until the event is set."""
+    release = threading.Event()
+    rig.guard.lanes.post_all(lambda calls: release.wait(10))
+    return release
+
+
+def test_a_gate_stuck_behind_a_busy_lane_is_continued_at_its_deadline(rig: Rig) -> None:
+    rig.guard.gate.timeout = 0.3
+    release = _block_the_lanes(rig)
+    began = time.monotonic()
+    rig.guard.on_ari_event(stasis_start(channel("d1", purposes="order", notices=EVIDENCE)))
+    assert wait_for(lambda: rig.control.asked("continue_call") == [("d1",)], 3)
+    held = time.monotonic() - began
+    assert held < 0.3 + 0.5, held  # at the deadline, not when the lane is free
+    (shed,) = rig.log.events("gate_shed")
+    assert shed["stage"] == "at its deadline" and shed["decision"] == "unavailable"
+    release.set()
+    rig.guard.wait_idle(10)
+    # The lane, free at last, leaves the call alone: the dialplan went on without it.
+    assert rig.control.asked("continue_call") == [("d1",)]
+    assert rig.control.asked("subscribe") == [] and rig.mixmonitors.started == []
+    assert rig.ledger.call("d1") is None and rig.guard.tracked_calls() == 0
+    assert "d1" not in rig.control.variables
+
+
+def test_a_re_gate_overtaken_by_its_deadline_still_decides_the_new_facts(rig: Rig) -> None:
+    rig.feed(stasis_start(channel("d2", purposes="order", notices=EVIDENCE)))
+    (rec,) = rig.recordings_of("d2")
+    rig.guard.gate.timeout = 0.2
+    release = _block_the_lanes(rig)
+    rig.guard.on_ari_event(stasis_start(channel("d2", purposes="general_info", notices=EVIDENCE)))
+    assert wait_for(lambda: len(rig.control.asked("continue_call")) == 2, 3)
+    release.set()
+    rig.guard.wait_idle(10)
+    assert rig.ledger.recording(rec.recording_id).status == RecordingStatus.DELETED
+    assert rig.log.events("gate_shed")[0]["stage"] == "at its deadline"
+
+
+def test_a_gate_taken_by_its_lane_in_time_is_not_continued_twice(rig: Rig) -> None:
+    rig.guard.gate.timeout = 0.5
+    rig.feed(stasis_start(channel("d3", purposes="order", notices=EVIDENCE)))
+    time.sleep(rig.guard.gate.timeout + 0.3)  # its deadline passes after the lane answered
+    assert rig.control.asked("continue_call") == [("d3",)]
+    assert rig.log.events("gate_shed") == []
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return bool(predicate())  # type: ignore[operator]
