@@ -33,8 +33,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,8 +86,6 @@ class MinimalGate:
                              MINIMAL_APP, connections=workers + 2)
         self.ami = AmiClient(env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]), env["RECGUARD_AMI_USER"],
                              env["RECGUARD_AMI_SECRET"], events="off")
-        from concurrent.futures import ThreadPoolExecutor
-
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.stream = EventStream(self.ari, on_event=self._event)
 

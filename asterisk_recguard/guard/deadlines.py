@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from .._redact import mask_numbers
 from .asterisk import AsteriskError, CallControl, ChannelGone
 from .events import GuardEvents
 
@@ -28,7 +29,7 @@ class PendingGate:
 
     def __init__(self, call_id: str, channel: str, received: float, deadline: float) -> None:
         self.call_id = call_id
-        self.channel = channel
+        self.channel = channel  # as Asterisk names it; masked only if it is ever logged
         self.received = received
         self.deadline = deadline
         self._token = threading.Lock()
@@ -79,11 +80,12 @@ class GateDeadlines:
                 self._pool.submit(self._shed, pending)
 
     def _shed(self, pending: PendingGate) -> None:
-        self.events.gate_shed(pending.call_id, pending.channel, "at its deadline",
+        channel = mask_numbers(pending.channel)
+        self.events.gate_shed(pending.call_id, channel, "at its deadline",
                               round((self.clock() - pending.received) * 1000))
         try:
             self.control.continue_call(pending.call_id)
         except ChannelGone:
             pass  # the caller hung up meanwhile
         except AsteriskError as exc:
-            self.events.gate_failed(pending.call_id, pending.channel, str(exc))
+            self.events.gate_failed(pending.call_id, channel, str(exc))

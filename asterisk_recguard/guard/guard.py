@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import channelfacts as cf
-from .._redact import mask_numbers
 from ..callerid import hash_caller
 from ..decisionlog import DecisionLog, EventLog, TolerantLog
 from ..ledger import Ledger
@@ -149,7 +148,7 @@ class Guard:
             received = time.perf_counter()
             pending = None
             if (event.get("args") or [None])[0] == GATE_ARG:
-                pending = PendingGate(call_id, mask_numbers(str(channel.get("name", ""))), received,
+                pending = PendingGate(call_id, str(channel.get("name", "")), received,
                                       received + self.gate.timeout)
                 self.deadlines.watch(pending)
             self.lanes.post(call_id, self._stasis_start, event, channel, received, pending)

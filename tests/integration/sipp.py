@@ -14,7 +14,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
 from pathlib import Path
+
+from asterisk_recguard.devtools.sandbox.sip import free_udp_port, udp_port_free
 
 SCENARIOS = Path(__file__).parent / "sipp"
 HOST = "127.0.0.1"
@@ -43,22 +44,11 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port() -> int:
     """A free UDP port for SIPp's SIP side (the kernel's choice)."""
     with _ports_lock:
         while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.bind((HOST, 0))
-                port: int = probe.getsockname()[1]
+            port = free_udp_port()
             if port not in _handed_out:
                 _handed_out.add(port)
                 return port
@@ -70,7 +60,7 @@ def free_media_port() -> int:
     with _ports_lock:
         for _ in range(200):
             port = random.randrange(40000, 60000, 4)
-            if port not in _handed_out and all(_udp_free(port + n) for n in range(4)):
+            if port not in _handed_out and all(udp_port_free(port + n) for n in range(4)):
                 _handed_out.add(port)
                 return port
     raise RuntimeError("no free UDP ports for SIPp's media")
