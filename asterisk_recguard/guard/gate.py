@@ -24,7 +24,7 @@ from .. import channelfacts as cf
 from .._redact import mask_numbers
 from ..ledger import Ledger
 from ..policy import Policy
-from .actions import Recordings
+from .actions import Recordings, StartFailed
 from .asterisk import AsteriskError, CallControl, ChannelGone
 from .deadlines import PendingGate
 from .decision import Passes
@@ -140,7 +140,13 @@ class Gate:
             # earlier pass (before a transfer) is not this pass's to undo.
             if state is not None and state.recording is not None and state.recording is not before:
                 self.recordings.discard(state, policy, reason="gate_failed", trigger="gate", only_current=True)
-            outcome = "skip" if state is not None and not first_pass or subscribed else None
+            if first_pass and isinstance(exc, StartFailed):
+                # A recording the law allows failed to start: that is not "skip"
+                # (the law does not allow it) but the guard unable to record,
+                # so the dialplan hears nothing and the call is untracked.
+                outcome = None
+            else:
+                outcome = "skip" if state is not None and not first_pass or subscribed else None
         recording = state.recording if state is not None else None
         told = outcome is not None and self._tell(call_id, name, outcome,
                                                   recording.recording_id if recording else "", deadline)

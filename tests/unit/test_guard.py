@@ -233,11 +233,15 @@ def test_a_foreign_mixmonitor_outside_the_recordings_directory_is_stopped_but_no
     assert elsewhere.exists() and rig.mixmonitors.running.get("c11") is None
 
 
-def test_a_failed_start_says_skip_and_leaves_no_recording(rig: Rig) -> None:
+def test_a_failed_start_says_unavailable_and_leaves_no_recording(rig: Rig) -> None:
     rig.mixmonitors.fail_start = RuntimeError("MixMonitor: no such channel")
     rig.feed(stasis_start(channel("c12", purposes="order", notices=EVIDENCE)))
-    assert rig.control.variables["c12"][cf.DECISION_VAR] == "skip"
+    # The law allowed it; the guard could not record: "unavailable", never "skip".
+    assert cf.DECISION_VAR not in rig.control.variables.get("c12", {})
     assert rig.control.asked("continue_call") == [("c12",)]
+    assert rig.guard.tracked_calls() == 0
+    assert ("unsubscribe", "c12") in rig.control.requests
+    assert rig.ledger.call("c12").status == "ended"
     (rec,) = rig.recordings_of("c12")
     deadline = time.monotonic() + 10
     while rig.ledger.recording(rec.recording_id).status != RecordingStatus.DELETED and time.monotonic() < deadline:
