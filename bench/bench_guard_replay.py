@@ -61,21 +61,21 @@ def stream(calls: int) -> tuple[list[dict], list[dict]]:
     return gates, rest
 
 
-def make_guard(directory: Path) -> tuple[Guard, Ledger, DecisionLog]:
+def make_guard(directory: Path, lanes: int = 32) -> tuple[Guard, Ledger, DecisionLog]:
     recordings = directory / "recordings"
     recordings.mkdir()
     ledger = Ledger.create(directory / "ledger.sqlite3", recordings_dir=recordings, seal_secret=SECRET)
     log = DecisionLog(directory / "decisions.jsonl")
     guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
                   mixmonitors=FakeMixMonitors(recordings), ledger=ledger, decision_log=log,
-                  hash_secret=SECRET, lanes=32, workers=4, gate_timeout=3600.0)
+                  hash_secret=SECRET, lanes=lanes, workers=4, gate_timeout=3600.0)
     return guard, ledger, log
 
 
-def timed_run(calls: int) -> None:
+def timed_run(calls: int, lanes: int) -> None:
     gates, rest = stream(calls)
     with tempfile.TemporaryDirectory(prefix="recguard-replay-") as directory:
-        guard, ledger, log = make_guard(Path(directory))
+        guard, ledger, log = make_guard(Path(directory), lanes)
         try:
             began = time.perf_counter()
             for event in gates:
@@ -126,13 +126,17 @@ def memory_per_call(calls: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--lanes", type=int, default=32, help="the guard's lanes (recguard run uses 32)")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the memory per tracked call (default: yes)")
     parser.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (default 1)")
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))[: max(1, args.cores)]
     os.sched_setaffinity(0, cores)
-    print(f"pinned to {len(cores)} core(s); {args.calls} calls")
-    timed_run(args.calls)
-    memory_per_call(args.calls)
+    print(f"pinned to {len(cores)} core(s); {args.calls} calls; {args.lanes} lanes")
+    timed_run(args.calls, args.lanes)
+    if args.memory:
+        memory_per_call(args.calls)
     return 0
 
 
