@@ -1,13 +1,16 @@
-"""The gate's deadline, kept even when the call's lane is busy.
+"""The gate's deadline, kept even when the call's lane is busy or its gate
+waits on Asterisk or the ledger.
 
 A gate waits in its call's lane behind the work of the calls that share the
-lane. The lane sheds a gate whose time ran out when it gets to it, but that
-may be long after ``RECGUARD_GATE_TIMEOUT``. So each gate also has a
-:class:`PendingGate` here, and one thread continues every call whose gate
-has not begun by its deadline: the dialplan is told nothing, so the call
-goes on as ``unavailable``, and one ``gate_shed`` line says so. Whoever comes
-first, the lane or this thread, takes the gate (:meth:`PendingGate.take`);
-the other leaves it alone.
+lane, and once begun it waits on Asterisk's answers and on the ledger's
+commit; under load either may run past ``RECGUARD_GATE_TIMEOUT``. So each
+gate also has a :class:`PendingGate` here, and one thread continues every
+call whose gate has not answered by its deadline: the dialplan is told
+nothing, so the call goes on as ``unavailable``, and one ``gate_shed`` line
+says so. The lane and this thread settle who answers the caller through the
+:class:`PendingGate`: the lane takes it to begin and claims it to answer; the
+deadline takes whatever the lane has not claimed yet. A gate the deadline
+took while it was deciding is undone by its lane (see :mod:`.gate`).
 """
 
 from __future__ import annotations
@@ -25,18 +28,40 @@ from .events import GuardEvents
 
 
 class PendingGate:
-    """One gate between its StasisStart and the moment someone takes it."""
+    """One gate from its StasisStart until the caller is answered."""
+
+    WAITING, BEGUN, ANSWERING, OVERDUE = "waiting", "begun", "answering", "overdue"
 
     def __init__(self, call_id: str, channel: str, received: float, deadline: float) -> None:
         self.call_id = call_id
         self.channel = channel  # as Asterisk names it; masked only if it is ever logged
         self.received = received
         self.deadline = deadline
-        self._token = threading.Lock()
+        self._lock = threading.Lock()
+        self._state = self.WAITING
+
+    def _move(self, allowed: tuple[str, ...], to: str) -> str | None:
+        """The state it was in if it was one of ``allowed`` (it is ``to`` now), else None."""
+        with self._lock:
+            was = self._state
+            if was not in allowed:
+                return None
+            self._state = to
+            return was
 
     def take(self) -> bool:
-        """True for the first caller only: the lane, or the deadline."""
-        return self._token.acquire(blocking=False)
+        """The lane begins the gate: False if its deadline came first."""
+        return self._move((self.WAITING,), self.BEGUN) is not None
+
+    def claim_answer(self) -> bool:
+        """The lane is about to answer the caller (tell and continue, or shed
+        it itself): False if the deadline has answered already."""
+        return self._move((self.WAITING, self.BEGUN, self.ANSWERING), self.ANSWERING) is not None
+
+    def overdue(self) -> str | None:
+        """The deadline answers: "waiting" or "begun" if it took the gate, None
+        if the lane is answering or answered."""
+        return self._move((self.WAITING, self.BEGUN), self.OVERDUE)
 
 
 class GateDeadlines:
@@ -76,13 +101,14 @@ class GateDeadlines:
                 if self._stopping:
                     return
                 _, _, pending = heapq.heappop(self._heap)
-            if pending.take():
-                self._pool.submit(self._shed, pending)
+            was = pending.overdue()
+            if was is not None:
+                self._pool.submit(self._shed, pending, was)
 
-    def _shed(self, pending: PendingGate) -> None:
+    def _shed(self, pending: PendingGate, was: str) -> None:
         channel = mask_numbers(pending.channel)
-        self.events.gate_shed(pending.call_id, channel, "at its deadline",
-                              round((self.clock() - pending.received) * 1000))
+        stage = "at its deadline" if was == PendingGate.WAITING else "at its deadline, while deciding"
+        self.events.gate_shed(pending.call_id, channel, stage, round((self.clock() - pending.received) * 1000))
         try:
             self.control.continue_call(pending.call_id)
         except ChannelGone:

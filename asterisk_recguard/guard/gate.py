@@ -7,7 +7,10 @@ channel is continued within ``RECGUARD_GATE_TIMEOUT``, unrecorded, and the
 failure is logged. A gate whose time has run out (the guard is overloaded) is
 shed: it does no further work on the caller's time, tells the dialplan
 nothing, so the call goes on as ``unavailable``, and logs one ``gate_shed``
-line. Runs on the call's lane.
+line. Whoever notices first sheds it: the lane, or the deadline's own thread
+(:mod:`.deadlines`) while the gate waits for its lane or on Asterisk and the
+ledger; a recording the pass started then is undone here. Runs on the call's
+lane.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class Gate:
                 self._overtaken(calls, channel, policy)
                 return
             try:
-                self._gate(calls, channel, received, policy)
+                self._gate(calls, channel, received, policy, pending)
             finally:
                 self.seconds.append(time.perf_counter() - received)
             return
@@ -93,7 +96,8 @@ class Gate:
             facts = state.keep_withdrawal(cf.facts_from_channelvars(channel.get("channelvars") or {}))
             self.passes.reapply(state, facts, policy, "gate")
 
-    def _gate(self, calls: dict[str, CallState], channel: dict[str, Any], began: float, policy: Policy) -> None:
+    def _gate(self, calls: dict[str, CallState], channel: dict[str, Any], began: float, policy: Policy,
+              pending: PendingGate | None = None) -> None:
         call_id = channel["id"]
         name = mask_numbers(str(channel.get("name", "")))
         deadline = began + self.timeout
@@ -127,7 +131,8 @@ class Gate:
         except Shed as shed:
             # Overloaded: no further work on the caller's time, and the truth:
             # "unavailable", never "skip" (which says the law does not allow it).
-            self.events.gate_shed(call_id, name, shed.stage, shed.waited_ms)
+            if pending is None or pending.claim_answer():  # else its deadline said so already
+                self.events.gate_shed(call_id, name, shed.stage, shed.waited_ms)
             reason = "gate_shed"
         except Exception as exc:  # the caller must go on whatever happened
             log.exception("gate failed for %s", name)
@@ -147,10 +152,16 @@ class Gate:
                 outcome = None
             else:
                 outcome = "skip" if state is not None and not first_pass or subscribed else None
+        # The deadline's thread may have continued the caller already, unrecorded:
+        # then this pass is shed, and what it did is undone below.
+        answering = pending is None or pending.claim_answer()
+        if not answering:
+            outcome, reason = None, "gate_shed"
         recording = state.recording if state is not None else None
         told = outcome is not None and self._tell(call_id, name, outcome,
                                                   recording.recording_id if recording else "", deadline)
-        self._continue(call_id, name)
+        if answering:
+            self._continue(call_id, name)
         if state is None or not subscribed and first_pass:
             return
         if not told:

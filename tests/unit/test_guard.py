@@ -356,19 +356,45 @@ def test_a_gate_that_waited_past_its_time_is_shed_as_unavailable_with_no_work(
 def test_a_gate_whose_time_ran_out_while_deciding_undoes_its_recording(rig: Rig) -> None:
     rig.guard.gate.timeout = 0.3
     real_start = rig.mixmonitors.start
+    continued_before_start_returned: list[bool] = []
 
     def slow_start(channel: str, recording_id: str, timeout: float | None = None):  # type: ignore[no-untyped-def]
-        time.sleep(0.4)  # Asterisk answers, but too late for this caller
+        time.sleep(0.6)  # Asterisk answers, but too late for this caller
+        continued_before_start_returned.append(rig.control.asked("continue_call") == [(channel,)])
         return real_start(channel, recording_id, timeout)
 
     rig.mixmonitors.start = slow_start  # type: ignore[method-assign]
-    rig.feed(stasis_start(channel("s2", purposes="order", notices=EVIDENCE)))
+    began = time.monotonic()
+    rig.guard.on_ari_event(stasis_start(channel("s2", purposes="order", notices=EVIDENCE)))
+    # The caller goes on at the deadline, not when Asterisk answers the gate's request.
+    assert wait_for(lambda: rig.control.asked("continue_call") == [("s2",)], 3)
+    assert time.monotonic() - began < 0.3 + 0.25
+    rig.guard.wait_idle(10)
+    assert continued_before_start_returned == [True]
+    assert rig.control.asked("continue_call") == [("s2",)]  # once, by the deadline
     assert "s2" not in rig.control.variables
     (rec,) = rig.recordings_of("s2")
     after = rig.ledger.recording(rec.recording_id)
     assert after.status == RecordingStatus.DELETED and after.deletion_reason == "gate_shed"
     assert rig.guard.tracked_calls() == 0 and rig.ledger.call("s2").status == "ended"
-    assert rig.log.events("gate_shed")[0]["stage"] == "after deciding"
+    (shed,) = rig.log.events("gate_shed")
+    assert shed["stage"] == "at its deadline, while deciding"
+
+
+def test_a_gate_that_answers_just_in_time_is_not_shed_by_its_deadline(rig: Rig) -> None:
+    rig.guard.gate.timeout = 0.3
+    real_set = rig.control.set_variables
+
+    def slow_tell(call_id: str, variables, timeout: float) -> None:  # type: ignore[no-untyped-def]
+        time.sleep(0.4)  # the lane claimed the answer before the deadline; Asterisk is slow
+        real_set(call_id, variables, timeout)
+
+    rig.control.set_variables = slow_tell  # type: ignore[method-assign]
+    rig.feed(stasis_start(channel("s6", purposes="order", notices=EVIDENCE)))
+    assert rig.control.variables["s6"][cf.DECISION_VAR] == "record"
+    assert rig.control.asked("continue_call") == [("s6",)]
+    assert rig.log.events("gate_shed") == []
+    assert [r.status for r in rig.recordings_of("s6")] == ["recording"]
 
 
 def test_a_shed_re_gate_still_decides_the_new_facts_after_the_caller_went_on(rig: Rig) -> None:
