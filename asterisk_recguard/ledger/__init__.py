@@ -46,7 +46,7 @@ offer) and :mod:`.sqlite` (the embedded one), :mod:`.schema` (tables and
 migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
 checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
-:mod:`.batches`, :mod:`.listings`, :mod:`.journal`.
+:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.period`.
 
 Public API (all keyword arguments after the first are keyword-only)::
 
@@ -93,6 +93,12 @@ Public API (all keyword arguments after the first are keyword-only)::
     log_unauthorized(*, channel, action, call_id=None, file=None,
                      started_by=None, at=None) -> int
     unauthorized_log(*, limit=None, since=None) -> list[UnauthorizedEntry]
+    calls_started_between(since, until) -> list[Call]        (period.py: the report's reads)
+    decisions_of_calls_started_between(since, until) -> list[DecisionRecord]
+    policies_used_between(since, until) -> list[(label, first, last, count)]
+    recordings_deleted_between(since, until) -> list[Recording]
+    access_between(since, until) -> list[AccessEntry]
+    unauthorized_between(since, until) -> list[UnauthorizedEntry]
 """
 
 from __future__ import annotations
