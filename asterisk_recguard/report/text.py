@@ -8,15 +8,7 @@ from collections.abc import Callable, Iterator
 
 from ..display import printable
 from .figures import ReportFigures
-from .words import (
-    REQUEST_TEXT,
-    basis_text,
-    deletion_text,
-    duration,
-    moment,
-    reason_text,
-    retention,
-)
+from . import words as w
 
 
 def render_text(figures: ReportFigures) -> str:
@@ -35,7 +27,7 @@ def _counted(counts: Counter[str] | Counter[int],
 
 def _lines(f: ReportFigures) -> Iterator[str]:
     yield f"recguard report: {f.since} to {f.until} (UTC days, both included)"
-    yield f"made {moment(f.made_at)}"
+    yield f"made {w.moment(f.made_at)}"
     yield ""
     yield "RECORD OF PROCESSING (GDPR art. 30)"
     yield f"  policy in force now: {printable(f.policy_label, 200)}"
@@ -44,11 +36,11 @@ def _lines(f: ReportFigures) -> Iterator[str]:
         yield "    none: no decision in the period"
     for use in f.policies_used:
         yield (f"    {printable(use.label, 200)}: {use.decisions} decisions, "
-               f"{moment(use.first)} to {moment(use.last)}")
+               f"{w.moment(use.first)} to {w.moment(use.last)}")
     yield "  purposes (basis, retention, notices that cover it):"
     for p in f.purposes:
         notices = ", ".join(printable(n, 64) for n in p.notices) or "none"
-        yield (f"    {printable(p.id, 64)}: {basis_text(p.basis)}; {retention(p.retention_days)}; "
+        yield (f"    {printable(p.id, 64)}: {w.basis_text(p.basis)}; {w.retention(p.retention_days)}; "
                f"notices: {notices}")
         yield f"      {printable(p.description, 400)}"
         if p.justification:
@@ -69,15 +61,15 @@ def _lines(f: ReportFigures) -> Iterator[str]:
     yield "  recorded, by purpose (a call may have several):"
     yield from _counted(f.recorded_by_purpose)
     yield "  not recorded or deleted, by reason (a call may have several):"
-    yield from _counted(f.not_recorded_by_reason, reason_text)
+    yield from _counted(f.not_recorded_by_reason, w.reason_text)
     yield "  consent (calls): " + ", ".join(
         f"{kind} {f.consent.get(kind, 0)}" for kind in ("given", "refused", "withdrawn"))
     yield ""
     yield "RECORDINGS"
     yield "  deleted in the period, by reason:"
-    yield from _counted(f.deleted_by_reason, deletion_text)
-    late = (f"; the longest by {duration(f.longest_late.by)} (recording "
-            f"{f.longest_late.recording_id}, deadline {moment(f.longest_late.deadline)})"
+    yield from _counted(f.deleted_by_reason, w.deletion_text)
+    late = (f"; the longest by {w.duration(f.longest_late.by)} (recording "
+            f"{f.longest_late.recording_id}, deadline {w.moment(f.longest_late.deadline)})"
             if f.longest_late else "")
     yield f"  deleted after their deadline: {f.deleted_late}{late}"
     yield f"  kept now: {f.kept_now} (and {f.in_progress_now} being recorded or finalized)"
@@ -85,7 +77,7 @@ def _lines(f: ReportFigures) -> Iterator[str]:
     yield from _counted(f.kept_by_purpose)
     yield "  kept now, by year of deadline:"
     yield from _counted(f.kept_by_deadline_year)
-    overdue = (f"; the longest by {duration(f.longest_overdue_now.by)} (recording "
+    overdue = (f"; the longest by {w.duration(f.longest_overdue_now.by)} (recording "
                f"{f.longest_overdue_now.recording_id})" if f.longest_overdue_now else "")
     yield f"  past their deadline now and not held (must be 0): {f.overdue_now}{overdue}"
     yield (f"  legal holds: {f.holds_now} in force now; {f.holds_placed} placed and "
@@ -93,7 +85,7 @@ def _lines(f: ReportFigures) -> Iterator[str]:
     yield ""
     yield "REQUESTS AND INCIDENTS (in the period)"
     yield f"  data-subject requests answered: {sum(f.requests.values())}"
-    for kind, label in REQUEST_TEXT.items():
+    for kind, label in w.REQUEST_TEXT.items():
         yield f"    {f.requests.get(kind, 0):>6}  {label}"
     yield (f"  recordings erased on request: {f.recordings_erased}; "
            f"erasures refused (legal hold, call in progress): {f.erasures_refused}")
