@@ -41,8 +41,9 @@ policy file:
                         exports as evidence, unauthorized recordings found.
 
 The period is --since DAY to --until DAY, BOTH DAYS INCLUDED (YYYY-MM-DD, UTC),
-or a whole --month YYYY-MM. A call counts in the period it started in, by the
-last decision made about it. No caller number or hash appears in the report.
+or a whole --month YYYY-MM (--month last: the month before this one). A call
+counts in the period it started in, by the last decision made about it. No
+caller number or hash appears in the report.
 What the ledger cannot tell is said at the end of the report, not guessed.
 
 Without --html or --json the report is plain text on standard output. --html
@@ -53,6 +54,7 @@ FILE writes one HTML page that opens offline: inline CSS and SVG charts
 
 examples:
   recguard report --month 2026-11
+  recguard report --month last --html /srv/dpo/last-month.html   (monthly, from cron)
   recguard report --since 2026-11-01 --until 2026-11-30 --html /srv/dpo/2026-11.html
   recguard report --month 2026-11 --json | jq .overdue_now
 
@@ -68,7 +70,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--until", type=day_arg, metavar="DAY",
                         help="last day of the period, YYYY-MM-DD (UTC), included")
     parser.add_argument("--month", type=month_arg, metavar="YYYY-MM",
-                        help="the whole month instead of --since and --until")
+                        help="the whole month instead of --since and --until; "
+                             "'last' for the month before this one")
     parser.add_argument("--html", type=Path, metavar="FILE",
                         help="write the report as one self-contained HTML page to FILE")
     parser.add_argument("--json", action="store_true",
@@ -85,6 +88,9 @@ def day_arg(text: str) -> date:
 
 
 def month_arg(text: str) -> date:
+    """A month as its first day; ``last`` is the month before this one (UTC)."""
+    if text.strip() == "last":
+        return (utcnow().date().replace(day=1) - timedelta(days=1)).replace(day=1)
     try:
         return date.fromisoformat(text.strip() + "-01")
     except ValueError:

@@ -254,3 +254,12 @@ def test_month_runs_to_its_last_day() -> None:
         assert period(Namespace(month=month, since=None, until=None)) == (
             month, month.replace(day=last))
     assert MONTH == date(2026, 11, 1)
+
+
+def test_last_month_is_the_one_before_this_one() -> None:
+    from asterisk_recguard.commands.report import month_arg
+    from asterisk_recguard.ledger import utcnow
+    first = month_arg("last")
+    this_month = utcnow().date().replace(day=1)
+    assert first.day == 1 and first < this_month
+    assert (this_month - first).days in (28, 29, 30, 31)
