@@ -2,10 +2,13 @@
 ``chromium``) opens the file offline and takes a screenshot, and each chart's
 bar colours are counted in it, so a chart that does not render fails.
 
-Under CI a missing chromium fails the run instead of skipping it."""
+Under CI a missing chromium fails the run instead of skipping it. The
+README's picture is this screenshot, cropped to the calls and their reasons:
+RECGUARD_REPORT_SCREENSHOT=docs/report.png makes it anew."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import date, datetime, timezone
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from asterisk_recguard.commands.report import notice_words
 from asterisk_recguard.ledger import Ledger
 from asterisk_recguard.report import gather, render_html
 from asterisk_recguard.report.page import DAY_COLOURS, DELETION_COLOURS, REASON_COLOUR
@@ -52,12 +56,23 @@ def colour_counts(image: Image.Image) -> dict[str, int]:
     return {"#%02x%02x%02x" % rgb: count for count, rgb in colours}
 
 
+# The README's picture: the headline figures, the calls per day and the reasons.
+README_CROP = (0, 0, 1000, 1420)
+
+
+def save_for_readme(png: Path) -> None:
+    target = os.environ.get("RECGUARD_REPORT_SCREENSHOT")
+    if target:
+        picture = Image.open(png).convert("RGB").crop(README_CROP)
+        picture.quantize(colors=64).save(target, optimize=True)
+
+
 def report_page(tmp_path: Path, name: str, fill: bool) -> Path:
     with Ledger.create(tmp_path / f"{name}.sqlite3", recordings_dir=None) as ledger:
         if fill:
             fill_month(ledger, policy())
         figures = gather(ledger, policy(), date(2026, 11, 1), date(2026, 11, 30), now=NOW,
-                         read_words=lambda n: f"the words of {n}")
+                         read_words=notice_words(policy()))
     page = tmp_path / f"{name}.html"
     page.write_text(render_html(figures), encoding="utf-8")
     return page
@@ -65,6 +80,7 @@ def report_page(tmp_path: Path, name: str, fill: bool) -> Path:
 
 def test_the_charts_render_in_chromium(tmp_path: Path) -> None:
     full = colour_counts(screenshot(report_page(tmp_path, "month", True), tmp_path / "month.png"))
+    save_for_readme(tmp_path / "month.png")
     empty = colour_counts(screenshot(report_page(tmp_path, "empty", False), tmp_path / "empty.png"))
     bars = {
         "calls per day": list(DAY_COLOURS.values()),
