@@ -93,10 +93,12 @@ Public API (all keyword arguments after the first are keyword-only)::
     log_unauthorized(*, channel, action, call_id=None, file=None,
                      started_by=None, at=None) -> int
     unauthorized_log(*, limit=None, since=None) -> list[UnauthorizedEntry]
-    calls_started_between(since, until) -> list[Call]        (period.py: the report's reads)
-    decisions_of_calls_started_between(since, until) -> list[DecisionRecord]
-    policies_used_between(since, until) -> list[(label, first, last, count)]
-    recordings_deleted_between(since, until) -> list[Recording]
+    calls_started_between(since, until) -> list[(call_id, started_at)]   (period.py: the report)
+    decisions_of_calls(call_ids) -> list[DecisionRecord]
+    policies_used_between(since, until) -> list[PolicyUse]
+    deletions_between(since, until) -> list[DeletionCount]
+    deleted_late_between(since, until) -> list[Late]
+    kept_counts() -> list[KeptCount];  overdue(now) -> (count, Late | None)
     access_between(since, until) -> list[AccessEntry]
     unauthorized_between(since, until) -> list[UnauthorizedEntry]
 """
@@ -111,6 +113,7 @@ from .exceptions import InvalidTransition, RecordingHeld, UnknownRecord
 from .face import Ledger
 from .journal import ACCESS_ACTIONS, UNAUTHORIZED_ACTIONS
 from .listings import RECORDING_STATUSES
+from .period import DeletionCount, KeptCount, Late, PolicyUse
 from .rows import AccessEntry, Call, DecisionRecord, PurposeChange, Recording, UnauthorizedEntry
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
 
@@ -127,9 +130,13 @@ __all__ = [
     "Call",
     "ChainReport",
     "DecisionRecord",
+    "DeletionCount",
     "Head",
     "InvalidTransition",
+    "KeptCount",
+    "Late",
     "Ledger",
+    "PolicyUse",
     "PurposeChange",
     "Recording",
     "RecordingHeld",

@@ -15,8 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from ..ledger import AccessEntry, DecisionRecord, Ledger, Recording
-from ..lifecycle import RecordingStatus
+from ..ledger import AccessEntry, DecisionRecord, Late, Ledger, PolicyUse
 from ..policy import Policy
 
 NO_PURPOSE = "no_purpose_declared"
@@ -58,14 +57,6 @@ class NoticeRecord:
     prompt: str
     text_file: str
     words: str  # the notice's words, or why they could not be read
-
-
-@dataclass(frozen=True)
-class PolicyUse:
-    label: str
-    first: datetime
-    last: datetime
-    decisions: int
 
 
 @dataclass(frozen=True)
@@ -146,9 +137,9 @@ def gather(ledger: Ledger, policy: Policy, since: date, until: date, *, now: dat
     figures = ReportFigures(since=since, until=until, made_at=now, policy_label=policy.label,
                             purposes=_purposes(policy), notices=_notices(policy, read_words))
     figures.per_day = {day: DayCalls() for day in figures.days}
-    figures.policies_used = [PolicyUse(*use) for use in ledger.policies_used_between(start, end)]
+    figures.policies_used = ledger.policies_used_between(start, end)
     _calls(figures, ledger, start, end)
-    _deletions(figures, ledger.recordings_deleted_between(start, end))
+    _deletions(figures, ledger, start, end)
     _now(figures, ledger, now)
     _access(figures, ledger.access_between(start, end))
     figures.unauthorized = Counter(e.action for e in ledger.unauthorized_between(start, end))
@@ -166,13 +157,19 @@ def _notices(policy: Policy, read_words: Callable[[str], str]) -> list[NoticeRec
             for n in (policy.notices[k] for k in sorted(policy.notices))]
 
 
+# Calls whose decisions are read at a time: bounds memory on a busy month.
+CALLS_PER_READ = 500
+
+
 def _calls(figures: ReportFigures, ledger: Ledger, start: datetime, end: datetime) -> None:
     calls = ledger.calls_started_between(start, end)
-    started = {call.call_id: call.started_at for call in calls}
     figures.calls_seen = len(calls)
-    decisions = ledger.decisions_of_calls_started_between(start, end)
-    for call_id, group in groupby(decisions, key=lambda d: d.call_id):
-        _one_call(figures, started[call_id].date(), list(group))
+    started = dict(calls)
+    for first in range(0, len(calls), CALLS_PER_READ):
+        ids = [call_id for call_id, _ in calls[first:first + CALLS_PER_READ]]
+        decisions = ledger.decisions_of_calls(ids)
+        for call_id, group in groupby(decisions, key=lambda d: d.call_id):
+            _one_call(figures, started[call_id].date(), list(group))
 
 
 def _one_call(figures: ReportFigures, day: date, decisions: list[DecisionRecord]) -> None:
@@ -202,47 +199,36 @@ def _reasons(decision: DecisionRecord) -> set[str]:
     return reasons or {NO_PURPOSE}
 
 
-def _late(rec: Recording, moment: datetime | None) -> timedelta | None:
-    if rec.deadline is None or moment is None or moment <= rec.deadline:
-        return None
-    return moment - rec.deadline
+def _longest(late: Iterable[Late], now: datetime) -> Delay | None:
+    delays = [Delay(x.recording_id, x.deadline, (x.at or now) - x.deadline) for x in late]
+    return max(delays, key=lambda d: (d.by, d.recording_id), default=None)
 
 
-def _longest(current: Delay | None, rec: Recording, by: timedelta | None) -> Delay | None:
-    if by is None or rec.deadline is None or (current is not None and current.by >= by):
-        return current
-    return Delay(rec.recording_id, rec.deadline, by)
-
-
-def _deletions(figures: ReportFigures, deleted: Iterable[Recording]) -> None:
-    for rec in deleted:
-        reason = rec.deletion_reason or "unknown"
-        figures.deleted_by_reason[reason] += 1
-        if rec.deleted_at is not None:
-            figures.deleted_per_day.setdefault(rec.deleted_at.date(), Counter())[reason] += 1
-        late = _late(rec, rec.deleted_at)
-        if late is not None:
-            figures.deleted_late += 1
-            figures.longest_late = _longest(figures.longest_late, rec, late)
+def _deletions(figures: ReportFigures, ledger: Ledger, start: datetime, end: datetime) -> None:
+    for row in ledger.deletions_between(start, end):
+        reason = row.reason or "unknown"
+        figures.deleted_by_reason[reason] += row.count
+        day = date.fromisoformat(row.day)
+        figures.deleted_per_day.setdefault(day, Counter())[reason] += row.count
+    late = ledger.deleted_late_between(start, end)
+    figures.deleted_late = len(late)
+    figures.longest_late = _longest(late, end)
 
 
 def _now(figures: ReportFigures, ledger: Ledger, now: datetime) -> None:
-    for rec in ledger.recordings(statuses=[s.value for s in RecordingStatus
-                                           if s is not RecordingStatus.DELETED]):
-        if rec.status is not RecordingStatus.FINALIZED:
-            figures.in_progress_now += 1
+    for kept in ledger.kept_counts():
+        if not kept.finalized:
+            figures.in_progress_now += kept.count
             continue
-        figures.kept_now += 1
-        figures.kept_by_purpose.update(set(rec.purposes))
-        if rec.deadline is not None:
-            figures.kept_by_deadline_year[rec.deadline.year] += 1
-        if rec.held:
-            figures.holds_now += 1
-        else:
-            late = _late(rec, now)
-            if late is not None:
-                figures.overdue_now += 1
-                figures.longest_overdue_now = _longest(figures.longest_overdue_now, rec, late)
+        figures.kept_now += kept.count
+        for purpose in set(kept.purposes):
+            figures.kept_by_purpose[purpose] += kept.count
+        if kept.deadline_year is not None:
+            figures.kept_by_deadline_year[kept.deadline_year] += kept.count
+        if kept.held:
+            figures.holds_now += kept.count
+    figures.overdue_now, oldest = ledger.overdue(now)
+    figures.longest_overdue_now = _longest([oldest] if oldest else [], now)
 
 
 def _access(figures: ReportFigures, entries: Iterable[AccessEntry]) -> None:

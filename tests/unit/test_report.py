@@ -102,10 +102,15 @@ def test_the_period_bounds_are_whole_utc_days_both_included(tmp_path: Path) -> N
         filler.call(last_moment + timedelta(seconds=1), ORDER)  # 1 December
         filler.call(datetime(2026, 10, 31, 23, 59, tzinfo=timezone.utc), ORDER)
         overdue = filler.call(datetime(2023, 6, 1, tzinfo=timezone.utc), ORDER)
+        ledger.recording_started("e" * 32, call_id="1800000001.1", channel="PJSIP/x",
+                                 path="/spool/live.wav", purposes=["order"],
+                                 bases={"order": "evidence"}, started_at=NOW)
+        assert ledger.decisions_of_calls([]) == []
         figures = gather(ledger, policy(), *NOVEMBER, now=NOW, read_words=words)
     assert figures.calls_decided == 2 and figures.calls_recorded == 2
     assert figures.per_day[date(2026, 11, 30)].recorded == 1
     assert figures.overdue_now == 1
+    assert (figures.kept_now, figures.in_progress_now) == (5, 1)  # whenever they started
     assert figures.longest_overdue_now is not None
     assert figures.longest_overdue_now.recording_id == overdue
     assert figures.longest_overdue_now.by > timedelta(days=100)
