@@ -68,6 +68,20 @@ class Delay:
     by: timedelta
 
 
+@dataclass(frozen=True)
+class Integrity:
+    """The ledger's hash chains, walked when the report was made (as ``recguard audit`` does)."""
+
+    sealed: bool  # False: no RECGUARD_HASH_SECRET, so links were checked but not seals
+    rows: dict[str, int]  # table -> rows in its chain
+    heads: dict[str, str | None]  # table -> the hash its chain ends with
+    breaks: tuple[str, ...]  # the first broken row of each table, in words
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
 @dataclass
 class DayCalls:
     recorded: int = 0
@@ -83,6 +97,7 @@ class ReportFigures:
     policy_label: str
     purposes: list[PurposeRecord]
     notices: list[NoticeRecord]
+    integrity: Integrity | None = None
     policies_used: list[PolicyUse] = field(default_factory=list)
     # calls that started in the period
     calls_seen: int = 0
@@ -137,6 +152,11 @@ def gather(ledger: Ledger, policy: Policy, since: date, until: date, *, now: dat
     figures = ReportFigures(since=since, until=until, made_at=now, policy_label=policy.label,
                             purposes=_purposes(policy), notices=_notices(policy, read_words))
     figures.per_day = {day: DayCalls() for day in figures.days}
+    chains = ledger.verify_chains()
+    figures.integrity = Integrity(
+        chains.sealed, {table: head.rows for table, head in chains.heads.items()},
+        {table: head.head_hash for table, head in chains.heads.items()},
+        tuple(broken.message for broken in chains.breaks))
     figures.policies_used = ledger.policies_used_between(start, end)
     _calls(figures, ledger, start, end)
     _deletions(figures, ledger, start, end)

@@ -17,6 +17,7 @@ from .words import (
     basis_text,
     deletion_text,
     duration,
+    integrity_text,
     moment,
     reason_text,
     retention,
@@ -58,7 +59,7 @@ def render_html(figures: ReportFigures) -> str:
         f"<h1>{e(title)}</h1>",
         f'<p class="meta">UTC days, both included. Made {e(moment(f.made_at))}. '
         f"Policy in force now: {e(f.policy_label)}.</p>",
-        _summary(f), _calls(f), _recordings(f), _requests(f), _processing(f), _limits(f),
+        _summary(f), _integrity(f), _calls(f), _recordings(f), _requests(f), _processing(f), _limits(f),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -79,6 +80,9 @@ def _summary(f: ReportFigures) -> str:
         _kpi("unauthorized recordings", sum(f.unauthorized.values()),
              alert=bool(f.unauthorized)),
         _kpi("data-subject requests", sum(f.requests.values())),
+        _kpi("ledger intact", "not checked" if f.integrity is None
+             else "yes" if f.integrity.intact else "NO",
+             alert=f.integrity is not None and not f.integrity.intact),
     ]) + "</div>"
 
 
@@ -205,6 +209,16 @@ def _processing(f: ReportFigures) -> str:
                   for p in f.purposes])
         + f"<h3>Notices</h3><ul>{notices}</ul>"
     )
+
+
+def _integrity(f: ReportFigures) -> str:
+    if f.integrity is None:
+        return ""
+    broken = "".join(f"<li><strong>BROKEN</strong>: {e(b)}</li>" for b in f.integrity.breaks)
+    rows = [(table, n, f.integrity.heads.get(table) or "-") for table, n in f.integrity.rows.items()]
+    return (f'<h2>Integrity of the ledger</h2><p class="{"" if f.integrity.intact else "kpi alert"}">'
+            f"{e(integrity_text(f.integrity))}.</p><ul>{broken}</ul>"
+            + _table(["hash-chained table", "rows", "chain ends with"], rows))
 
 
 def _limits(f: ReportFigures) -> str:

@@ -28,6 +28,7 @@ def _counted(counts: Counter[str] | Counter[int],
 def _lines(f: ReportFigures) -> Iterator[str]:
     yield f"recguard report: {f.since} to {f.until} (UTC days, both included)"
     yield f"made {w.moment(f.made_at)}"
+    yield from _integrity(f)
     yield ""
     yield "RECORD OF PROCESSING (GDPR art. 30)"
     yield f"  policy in force now: {printable(f.policy_label, 200)}"
@@ -96,3 +97,15 @@ def _lines(f: ReportFigures) -> Iterator[str]:
     yield "WHAT THIS REPORT CANNOT TELL"
     for limit in f.limits:
         yield f"  - {limit}"
+
+
+def _integrity(f: ReportFigures) -> Iterator[str]:
+    if f.integrity is None:
+        return
+    yield ""
+    yield "INTEGRITY OF THE LEDGER"
+    yield f"  {w.integrity_text(f.integrity)}"
+    for broken in f.integrity.breaks:
+        yield f"  BROKEN: {printable(broken, 400)}"
+    for table, rows in f.integrity.rows.items():
+        yield f"    {table}: {rows} rows, chain ends with {f.integrity.heads.get(table) or '-'}"

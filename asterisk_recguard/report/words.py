@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ..policy import BASIS_TEXT, REASON_TEXT
-from .figures import NO_PURPOSE
+from .figures import NO_PURPOSE, Integrity
 
 DELETION_TEXT: dict[str, str] = {
     "retention_expired": "its retention period ended (purge)",
@@ -69,3 +69,13 @@ def moment(value: datetime) -> str:
 
 def retention(days: int | None) -> str:
     return "not kept" if days is None else f"{days} days"
+
+
+def integrity_text(integrity: Integrity) -> str:
+    """One sentence on whether the figures rest on a ledger as recguard wrote it."""
+    if not integrity.intact:
+        return ("the ledger was changed behind recguard's back: figures drawn from the rows "
+                "named below cannot be trusted; run recguard audit")
+    checked = "linked and sealed" if integrity.sealed else "linked (seals not checked: no RECGUARD_HASH_SECRET)"
+    return (f"the decisions, the access log and the unauthorized log are intact: every row "
+            f"{checked} as recguard wrote it, checked when this report was made")

@@ -19,6 +19,7 @@ from asterisk_recguard.report.charts import Series, nice_top, stacked_columns
 from asterisk_recguard.report.figures import NO_PURPOSE, ReportFigures
 
 from .cli_support import env, run
+from .test_ledger_chain import behind_the_triggers
 from .recfixtures import World
 from .report_support import MONTH, ORDER, Expected, Filler, fill_month, policy
 
@@ -116,6 +117,23 @@ def test_the_period_bounds_are_whole_utc_days_both_included(tmp_path: Path) -> N
     assert figures.longest_overdue_now.by > timedelta(days=100)
 
 
+def test_a_ledger_changed_behind_recguards_back_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    with Ledger.create(path, recordings_dir=None, seal_secret="s") as ledger:
+        Filler(ledger, policy()).call(datetime(2026, 11, 3, 9, tzinfo=timezone.utc), ORDER)
+        intact = gather(ledger, policy(), *NOVEMBER, now=NOW, read_words=words).integrity
+    assert intact is not None and intact.intact and intact.sealed
+    assert intact.rows["decisions"] == 2 and intact.heads["decisions"]
+    with behind_the_triggers(path) as conn:  # a "not recorded" made to look recorded
+        conn.execute("UPDATE decisions SET record = 0 WHERE id = 2")
+    with Ledger(path, seal_secret="s") as ledger:
+        figures = gather(ledger, policy(), *NOVEMBER, now=NOW, read_words=words)
+    assert figures.integrity is not None and not figures.integrity.intact
+    assert "decisions row 2" in figures.integrity.breaks[0]
+    assert "changed behind recguard's back" in render_text(figures)
+    assert "<b>NO</b>ledger intact" in render_html(figures)
+
+
 def test_an_empty_period_says_none(tmp_path: Path) -> None:
     with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None) as ledger:
         figures = gather(ledger, policy(), *NOVEMBER, now=NOW, read_words=words)
@@ -167,6 +185,7 @@ def test_text_has_every_section_and_escapes_policy_text(month, tmp_path: Path) -
     assert "the longest by 1 d 6 h" in text
     assert "c3" * 32 not in text
     hostile = render_text(hostile_figures(tmp_path))
+    assert "INTEGRITY OF THE LEDGER" in text and "are intact" in text
     assert "\nRECORD every call" not in hostile
     assert "\\nRECORD every call" in hostile
 
