@@ -39,6 +39,8 @@ policy file:
                         deadline; past their deadline now (must be 0); holds;
   requests, incidents   data-subject requests answered (from the access log),
                         exports as evidence, unauthorized recordings found.
+  integrity             whether the ledger's hash chains hold, checked as
+                        `recguard audit` does, and the hash each ends with.
 
 The period is --since DAY to --until DAY, BOTH DAYS INCLUDED (YYYY-MM-DD, UTC),
 or a whole --month YYYY-MM (--month last: the month before this one). A call

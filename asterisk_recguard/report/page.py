@@ -30,7 +30,7 @@ DELETION_COLOURS = ("#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000", "#8c5
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:960px;color:#222;line-height:1.4}
-h1{font-size:1.5em;margin-bottom:0}h2{border-bottom:2px solid #0072b2;padding-bottom:2px;margin-top:1.6em}
+h1{font-size:1.5em;margin-bottom:0}h2{border-bottom:2px solid #555;padding-bottom:2px;margin-top:1.6em}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
 vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f2f2}
 .meta{color:#555}.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
@@ -59,7 +59,8 @@ def render_html(figures: ReportFigures) -> str:
         f"<h1>{e(title)}</h1>",
         f'<p class="meta">UTC days, both included. Made {e(moment(f.made_at))}. '
         f"Policy in force now: {e(f.policy_label)}.</p>",
-        _summary(f), _integrity(f), _calls(f), _recordings(f), _requests(f), _processing(f), _limits(f),
+        _summary(f), _calls(f), _recordings(f), _requests(f), _processing(f), _integrity(f),
+        _limits(f),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

@@ -74,8 +74,8 @@ def retention(days: int | None) -> str:
 def integrity_text(integrity: Integrity) -> str:
     """One sentence on whether the figures rest on a ledger as recguard wrote it."""
     if not integrity.intact:
-        return ("the ledger was changed behind recguard's back: figures drawn from the rows "
+        return ("The ledger was changed behind recguard's back: figures drawn from the rows "
                 "named below cannot be trusted; run recguard audit")
     checked = "linked and sealed" if integrity.sealed else "linked (seals not checked: no RECGUARD_HASH_SECRET)"
-    return (f"the decisions, the access log and the unauthorized log are intact: every row "
+    return (f"The decisions, the access log and the unauthorized log are intact: every row "
             f"{checked} as recguard wrote it, checked when this report was made")
