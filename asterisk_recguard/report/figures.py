@@ -60,15 +60,6 @@ class NoticeRecord:
 
 
 @dataclass(frozen=True)
-class Delay:
-    """The longest time a recording stayed past its deadline."""
-
-    recording_id: str
-    deadline: datetime
-    by: timedelta
-
-
-@dataclass(frozen=True)
 class Integrity:
     """The ledger's hash chains, walked when the report was made (as ``recguard audit`` does)."""
 
@@ -80,6 +71,15 @@ class Integrity:
     @property
     def intact(self) -> bool:
         return not self.breaks
+
+
+@dataclass(frozen=True)
+class Delay:
+    """The longest time a recording stayed past its deadline."""
+
+    recording_id: str
+    deadline: datetime
+    by: timedelta
 
 
 @dataclass
