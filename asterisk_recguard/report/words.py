@@ -26,7 +26,7 @@ REQUEST_TEXT: dict[str, str] = {
 
 DAY_SERIES: tuple[tuple[str, str], ...] = (
     ("recorded", "recorded"),
-    ("deleted", "recorded, then deleted during the call"),
+    ("deleted", "recorded, then deleted"),
     ("not_recorded", "not recorded"),
 )
 
