@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "subject",
     "export",
     "access_log",
+    "report",
     "ledger",
     "keys",
     "prompts",

@@ -46,7 +46,7 @@ offer) and :mod:`.sqlite` (the embedded one), :mod:`.schema` (tables and
 migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
 checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
-:mod:`.batches`, :mod:`.listings`, :mod:`.journal`.
+:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.period`.
 
 Public API (all keyword arguments after the first are keyword-only)::
 
@@ -93,6 +93,14 @@ Public API (all keyword arguments after the first are keyword-only)::
     log_unauthorized(*, channel, action, call_id=None, file=None,
                      started_by=None, at=None) -> int
     unauthorized_log(*, limit=None, since=None) -> list[UnauthorizedEntry]
+    calls_started_between(since, until) -> list[(call_id, started_at)]   (period.py: the report)
+    decisions_of_calls(call_ids) -> list[DecisionRecord]
+    policies_used_between(since, until) -> list[PolicyUse]
+    deletions_between(since, until) -> list[DeletionCount]
+    deleted_late_between(since, until) -> list[Late]
+    kept_counts() -> list[KeptCount];  overdue(now) -> (count, Late | None)
+    access_between(since, until) -> list[AccessEntry]
+    unauthorized_between(since, until) -> list[UnauthorizedEntry]
 """
 
 from __future__ import annotations
@@ -105,6 +113,7 @@ from .exceptions import InvalidTransition, RecordingHeld, UnknownRecord
 from .face import Ledger
 from .journal import ACCESS_ACTIONS, UNAUTHORIZED_ACTIONS
 from .listings import RECORDING_STATUSES
+from .period import DeletionCount, KeptCount, Late, PolicyUse
 from .rows import AccessEntry, Call, DecisionRecord, PurposeChange, Recording, UnauthorizedEntry
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
 
@@ -121,9 +130,13 @@ __all__ = [
     "Call",
     "ChainReport",
     "DecisionRecord",
+    "DeletionCount",
     "Head",
     "InvalidTransition",
+    "KeptCount",
+    "Late",
     "Ledger",
+    "PolicyUse",
     "PurposeChange",
     "Recording",
     "RecordingHeld",
