@@ -109,3 +109,25 @@ class RecordingLists:
         paths = {r["path"] for r in rows}
         paths.update(r["stored_path"] for r in rows if r["stored_path"])
         return frozenset(paths)
+
+    def recording_counts(self, now: datetime) -> dict[str, int]:
+        """How many recordings are in progress (recording, stopped), being
+        deleted, past their deadline at ``now`` and not deleted nor held
+        (overdue: a breach of the retention rule), and held past their deadline.
+        One read; each count walks the (status, deadline) index, so it stays
+        cheap however many recordings the ledger holds."""
+        when = format_ts(now)
+        with self._engine.transaction(write=False) as conn:
+            row = conn.execute(
+                """SELECT
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?)),
+                     (SELECT count(*) FROM recordings WHERE status = ?),
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NULL),
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NOT NULL)""",
+                (_R.RECORDING.value, _R.STOPPED.value, _R.DELETING.value,
+                 _R.FINALIZED.value, _R.DELETING.value, when,
+                 _R.FINALIZED.value, _R.DELETING.value, when),
+            ).fetchone()
+        return dict(zip(("in_progress", "deleting", "overdue", "held_past_deadline"), row))
