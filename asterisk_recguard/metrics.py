@@ -169,6 +169,8 @@ _COUNTS = (
     ("in_progress", "recguard_recordings_in_progress", "Recordings being recorded or stopped, not yet finalized."),
     ("overdue", "recguard_recordings_overdue",
      "Recordings past their deadline, not held and not yet deleted: must stay 0 (a retention breach)."),
+    ("overdue_seconds", "recguard_recordings_overdue_seconds",
+     "How long the longest overdue recording has been past its deadline (0: none)."),
     ("held_past_deadline", "recguard_recordings_held_past_deadline",
      "Recordings past their deadline kept by a legal hold."),
     ("deleting", "recguard_recordings_deleting", "Deletions begun and not yet confirmed."),

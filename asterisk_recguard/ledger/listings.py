@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..lifecycle import RecordingStatus
-from .codecs import check_hash, format_ts
+from .codecs import check_hash, format_ts, parse_ts
 from .engine import Engine, select
 from .rows import Recording
 
@@ -113,9 +113,11 @@ class RecordingLists:
     def recording_counts(self, now: datetime) -> dict[str, int]:
         """How many recordings are in progress (recording, stopped), being
         deleted, past their deadline at ``now`` and not deleted nor held
-        (overdue: a breach of the retention rule), and held past their deadline.
-        One read; each count walks the (status, deadline) index, so it stays
-        cheap however many recordings the ledger holds."""
+        (overdue: a purge has yet to delete them), and held past their
+        deadline; and ``overdue_seconds``, how long the longest overdue one
+        has been past its deadline (0 if none). One read; each part walks the
+        (status, deadline) index, so it stays cheap however many recordings
+        the ledger holds."""
         when = format_ts(now)
         with self._engine.transaction(write=False) as conn:
             row = conn.execute(
@@ -125,9 +127,12 @@ class RecordingLists:
                      (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
                         AND hold_reason IS NULL),
                      (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
-                        AND hold_reason IS NOT NULL)""",
+                        AND hold_reason IS NOT NULL),
+                     (SELECT min(deadline) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NULL)""",
                 (_R.RECORDING.value, _R.STOPPED.value, _R.DELETING.value,
-                 _R.FINALIZED.value, _R.DELETING.value, when,
-                 _R.FINALIZED.value, _R.DELETING.value, when),
+                 *(_R.FINALIZED.value, _R.DELETING.value, when) * 3),
             ).fetchone()
-        return dict(zip(("in_progress", "deleting", "overdue", "held_past_deadline"), row))
+        counts = dict(zip(("in_progress", "deleting", "overdue", "held_past_deadline"), row[:4]))
+        counts["overdue_seconds"] = int((now - parse_ts(row[4])).total_seconds()) if row[4] else 0
+        return counts

@@ -206,6 +206,7 @@ def test_scrape_time_gauges_come_from_the_ledger_and_the_purge(ledger: Ledger, t
     before = scrape(metrics)
     assert before["recguard_recordings_in_progress"] == 1
     assert before["recguard_recordings_overdue"] == 1
+    assert before["recguard_recordings_overdue_seconds"] == 10 * 86400
     assert before["recguard_recordings_held_past_deadline"] == 1
     assert before["recguard_recordings_deleting"] == 0
     assert before["recguard_purge_last_success_timestamp_seconds"] == 0  # never purged
@@ -222,6 +223,7 @@ def test_scrape_time_gauges_come_from_the_ledger_and_the_purge(ledger: Ledger, t
     os.utime(ledger.path.with_name(ledger.path.name + ".last-purge"), (now.timestamp() - 60,) * 2)
     after = scrape(metrics)
     assert after["recguard_recordings_overdue"] == 0
+    assert after["recguard_recordings_overdue_seconds"] == 0
     assert after["recguard_recordings_held_past_deadline"] == 1
     assert after["recguard_purge_age_seconds"] == pytest.approx(60)
     assert value(metrics, "recguard_recordings_deleted_total", reason="retention_expired") == 1
