@@ -239,9 +239,13 @@ class Daemon:
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
+        served = ""
+        if self.metrics_server is not None and self.settings.metrics is not None:
+            address, port = self.settings.metrics
+            served = f"; metrics on http://{f'[{address}]' if ':' in address else address}:{port}/metrics"
         print(
             printable(f"recguard: guarding app {self.settings.ari_app!r} on {self.settings.ari_url}; "
-                      f"policy {self.policy.label}; decision log {self.settings.decision_log}"),
+                      f"policy {self.policy.label}; decision log {self.settings.decision_log}{served}"),
             file=sys.stderr,
             flush=True,
         )

@@ -66,9 +66,13 @@ def listening_ports(pid: int) -> set[int]:
 
 def test_the_endpoint_counts_a_real_call_during_and_after_it(sandbox: Sandbox, idle: CallerSimulator) -> None:
     port = free_port()
+    output = sandbox.env_file.parent / "recguard-run.out"
+    offset = output.stat().st_size if output.exists() else 0
     with guard_process(sandbox.env_file, RECGUARD_METRICS=f"127.0.0.1:{port}") as process:
         assert wait_app_registered(idle.client), "recguard run did not register its app"
         assert wait_until(lambda: listening_ports(process.pid) == {port}, 5), listening_ports(process.pid)
+        assert wait_until(lambda: f"metrics on http://127.0.0.1:{port}/metrics"
+                          in output.read_bytes()[offset:].decode(), 5)
         _, before = scrape(port)
         assert before["recguard_connection_up,link=ari"] == 1
         assert before["recguard_connection_up,link=ami"] == 1

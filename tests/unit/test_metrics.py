@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,8 +15,11 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from asterisk_recguard.ari import wait_until
 from asterisk_recguard.decisionlog import DecisionLog, TolerantLog
 from asterisk_recguard.guard import Guard
+from asterisk_recguard.guard.deadlines import GateDeadlines, PendingGate
+from asterisk_recguard.guard.events import GuardEvents
 from asterisk_recguard.guard.testing import (
     CapturingLog,
     FakeCallControl,
@@ -89,6 +93,22 @@ def test_a_guarded_call_is_counted_from_its_decision_to_its_finalization(tmp_pat
     finally:
         guard.shutdown(10)
         ledger.close()
+
+
+def test_a_gate_shed_at_its_deadline_is_timed_and_counted() -> None:
+    metrics = Metrics()
+    control = FakeCallControl()
+    deadlines = GateDeadlines(control, GuardEvents(CountingLog(CapturingLog(), metrics)),
+                              on_gate=metrics.gate_seconds.observe)
+    try:
+        began = time.perf_counter()
+        deadlines.watch(PendingGate("c9", "PJSIP/caller-c9", began, began + 0.05))
+        assert wait_until(lambda: value(metrics, "recguard_gate_duration_seconds_count") == 1, 5)
+    finally:
+        deadlines.stop()
+    assert control.asked("continue_call") == [("c9",)]
+    assert value(metrics, "recguard_gates_shed_total") == 1
+    assert value(metrics, "recguard_gate_duration_seconds_sum") >= 0.05
 
 
 def test_labels_never_hold_a_number_or_an_id() -> None:
