@@ -168,7 +168,7 @@ def test_failures_sheds_reconnects_and_purges_are_counted() -> None:
     assert value(metrics, "recguard_purges_total", result="failed") == 1
 
 
-def test_a_counting_error_never_stops_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_counting_error_never_stops_the_line() -> None:
     metrics = Metrics(lambda: 1 / 0)  # type: ignore[arg-type, return-value]
     written = CapturingLog()
     CountingLog(written, metrics).emit("decision", decision="skip", trigger="gate",

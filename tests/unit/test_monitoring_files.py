@@ -70,7 +70,7 @@ def test_promtool_loads_the_alert_rules() -> None:
     assert f"SUCCESS: {len(alert_expressions())} rules found" in result.stdout
 
 
-def test_the_overdue_and_shed_alerts_fire_when_they_must() -> None:
+def test_the_overdue_shed_disconnected_and_purge_alerts_fire_when_they_must() -> None:
     result = run_promtool("test", "rules", RULE_TESTS.name, cwd=RULE_TESTS.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
