@@ -268,3 +268,17 @@ def test_metrics_setting() -> None:
         message = str(info.value)
         assert message.startswith("RECGUARD_METRICS in ") and "\n" not in message
         assert "set it to off, or to the address and port" in message
+
+
+def test_only_the_daemon_knows_of_metrics_and_only_metrics_of_prometheus() -> None:
+    """The guard and the ledger are handed plain callbacks; imports keep pointing one way."""
+    from .test_import_direction import PACKAGE_DIR, imported_modules, module_name, modules_of
+
+    users: dict[str, set[str]] = {"asterisk_recguard.metrics": set(), "prometheus_client": set()}
+    for path in modules_of(PACKAGE_DIR):
+        for _, targets in imported_modules(path, PACKAGE_DIR):
+            for target in users:
+                if any(t == target or t.startswith(target + ".") for t in targets):
+                    users[target].add(module_name(path, PACKAGE_DIR))
+    assert users == {"asterisk_recguard.metrics": {"asterisk_recguard.daemon"},
+                     "prometheus_client": {"asterisk_recguard.metrics"}}
