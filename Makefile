@@ -6,7 +6,7 @@ PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 RECGUARD    := $(VENV)/bin/recguard
 # Debian packages, each as COMMAND:PACKAGE when the package's command has another name.
-SYSTEM_DEPS := mmdebstrap espeak-ng sox sipp:sip-tester chromium:chromium
+SYSTEM_DEPS := mmdebstrap espeak-ng sox sipp:sip-tester promtool:prometheus chromium:chromium
 PYTEST_ARGS ?=
 
 .PHONY: help demo test unit integration bench system-deps venv sandbox-up sandbox-down clean
@@ -19,8 +19,9 @@ help:
 	@echo "make bench        the benchmarks"
 	@echo "make sandbox-up / sandbox-down"
 
-# Debian packages the sandbox, the prompt builder and the SIP tests (SIPp) need;
-# a package is installed only when its command is missing.
+# Debian packages the sandbox, the prompt builder, the SIP tests (SIPp) and the
+# alert-rule tests (promtool) need; a package is installed only when its command
+# is missing.
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
 	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \

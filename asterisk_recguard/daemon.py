@@ -17,17 +17,19 @@ import fcntl
 import threading
 from pathlib import Path
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 from .ami import AmiClient
 from .ari import AriClient, EventStream
 from .decisionlog import DecisionLog, TolerantLog
+from .metrics import CountingLog, Metrics, Readings, ScrapeCollector, serve
 from .display import printable
 from .errors import UserError
 from .guard import Guard, LiveCallControl
 from .ledger import Ledger, utcnow
 from .policy import load_policy
 from .recorder import Recorder
-from .retention import current_actor, purge
+from .retention import current_actor, last_purge, purge
 from .settings import Settings, check_recordings_dir, load_settings
 from .vault import Keyring
 
@@ -66,7 +68,12 @@ class Daemon:
             self.ledger.close()
             raise
         # Written from several threads; a lost line (disk full) must not stop any of them.
-        self.decision_log = TolerantLog(DecisionLog(settings.decision_log))
+        # Every line is counted for the metrics as it is emitted.
+        self.metrics = Metrics(lambda: self.policy.purposes.keys())
+        self.decision_log = CountingLog(TolerantLog(DecisionLog(settings.decision_log),
+                                                    on_lost=lambda event: self.metrics.log_lost.inc()),
+                                        self.metrics)
+        self.ledger.observe_commits(self.metrics.commit_seconds.observe)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
                              timeout=settings.gate_timeout, connections=GUARD_LANES + GUARD_WORKERS + 2)
         self.ami = AmiClient(
@@ -97,6 +104,7 @@ class Daemon:
             workers=GUARD_WORKERS,
         )
         self.guard.on_replaced = self._replaced
+        self.guard.gate.on_gate = self.metrics.gate_seconds.observe
         self.exit_status = 0
         self.events = EventStream(
             self.ari,
@@ -105,6 +113,27 @@ class Daemon:
             on_disconnect=self.guard.on_ari_disconnected,
         )
         self._stop = threading.Event()
+        self.metrics_server: WSGIServer | None = None
+        self.metrics.registry.register(ScrapeCollector(Readings(
+            recording_counts=self.ledger.recording_counts,
+            last_purge=lambda: last_purge(settings.ledger),
+            connected={"ari": self.events.connected.is_set, "ami": self.ami.connected.is_set},
+            tracked_calls=self.guard.tracked_calls,
+            policy=lambda: self.policy.label,
+        )))
+
+    def _serve_metrics(self) -> None:
+        """Not fatal: a guard without its metrics still guards; the warning says why."""
+        if self.settings.metrics is None:
+            return
+        address, port = self.settings.metrics
+        try:
+            self.metrics_server = serve(self.metrics.registry, address, port)
+        except OSError as exc:
+            message = (f"metrics not served: cannot listen on {address}:{port} ({exc.strerror or exc}); "
+                       "set RECGUARD_METRICS to a free ADDRESS:PORT, or off")
+            print(f"recguard: warning: {printable(message)}", file=sys.stderr, flush=True)
+            self.decision_log.emit("config_warning", level="warning", error=message)
 
     def _ami_connected(self) -> None:
         # Only MixMonitorStart matters on AMI (recordings started behind the
@@ -121,6 +150,7 @@ class Daemon:
         for warning in self.settings.warnings:
             self.decision_log.emit("config_warning", level="warning", error=warning)
         self.decision_log.emit("started", policy=self.policy.label, app=self.settings.ari_app)
+        self._serve_metrics()
         # AMI first: the gate needs it to record the first call.
         self.ami.start()
         if not self.ami.wait_connected(connect_timeout):
@@ -179,6 +209,9 @@ class Daemon:
         self.events.stop()
         self.guard.shutdown()
         self.ami.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         self.decision_log.emit("stopped")
         self.ledger.close()
         self.decision_log.close()
@@ -206,9 +239,13 @@ class Daemon:
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
+        served = ""
+        if self.metrics_server is not None and self.settings.metrics is not None:
+            address, port = self.settings.metrics
+            served = f"; metrics on http://{f'[{address}]' if ':' in address else address}:{port}/metrics"
         print(
             printable(f"recguard: guarding app {self.settings.ari_app!r} on {self.settings.ari_url}; "
-                      f"policy {self.policy.label}; decision log {self.settings.decision_log}"),
+                      f"policy {self.policy.label}; decision log {self.settings.decision_log}{served}"),
             file=sys.stderr,
             flush=True,
         )

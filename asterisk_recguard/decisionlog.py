@@ -386,15 +386,18 @@ class TolerantLog:
     logging and lost, but never stops call handling. The ledger, written
     first, remains the record of every decision."""
 
-    def __init__(self, inner: DecisionLog) -> None:
+    def __init__(self, inner: DecisionLog, on_lost: Callable[[str], None] | None = None) -> None:
         self.inner = inner
         self.path = inner.path
+        self.on_lost = on_lost  # told the event of each lost line (the daemon's metrics count them)
 
     def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
         try:
             self.inner.emit(event, level=level, **fields)
         except Exception:
             logging.getLogger(__name__).exception("decision log line %r could not be written", event)
+            if self.on_lost is not None:
+                self.on_lost(event)
 
     def close(self) -> None:
         self.inner.close()

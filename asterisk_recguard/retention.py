@@ -22,7 +22,9 @@ purge, every run, until the operator sets it right.
 A purge takes the ledger, the decision log and the ``actor`` (who runs it,
 see :func:`access.current_actor`), and writes what it did to both: one
 ``recording_deleted`` line per deletion, one ``purge`` line per run, and the
-access log in the ledger.
+access log in the ledger. A run without failures also touches the stamp
+file beside the ledger (:func:`last_purge`), whoever ran it, so that
+monitoring sees purges that had nothing to delete.
 
 Two clocks: ``now`` is the point in time retention deadlines are compared
 with (``recguard purge --now`` moves it); ``clock`` is the real time, used
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -96,6 +99,26 @@ class PurgeReport:
         return bool(self.resumed or self.deleted or self.orphans)
 
 
+def _stamp_path(ledger_path: Path) -> Path:
+    return ledger_path.with_name(ledger_path.name + ".last-purge")
+
+
+def last_purge(ledger_path: Path) -> float | None:
+    """When (epoch seconds) the last purge without failures ended, by any
+    process on this ledger; None if none has yet."""
+    try:
+        return os.stat(_stamp_path(ledger_path)).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _stamp(ledger_path: Path) -> None:
+    try:
+        _stamp_path(ledger_path).touch(mode=0o600)
+    except OSError as exc:  # only monitoring reads it; the purge itself is done
+        logging.getLogger(__name__).warning("could not mark the purge done: %s", exc)
+
+
 @contextlib.contextmanager
 def _purge_lock(ledger_path: Path) -> Iterator[None]:
     """One purge at a time per ledger (the daemon's timer and a manual run),
@@ -139,6 +162,8 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
                 log, scan, actor=report.actor, dry_run=dry_run,
                 failed=lambda what, exc: _fail(log, report, what, exc)))
     report.duration_s = round(time.monotonic() - began, 3)
+    if report.ok and not dry_run:
+        _stamp(ledger.path)
 
     log.emit(
         "purge", actor=actor, now=now, dry_run=dry_run, deleted=len(report.deleted),

@@ -13,6 +13,7 @@ environment over the env file); an unset optional key takes its default below.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -40,6 +41,9 @@ DEFAULT_COUNTRY_CODE = "386"
 DEFAULT_ORPHAN_GRACE = 3600
 DEFAULT_MONITOR_DIR = Path("/var/spool/asterisk/monitor")
 DEFAULT_GATE_TIMEOUT = 2.0
+# Prometheus metrics: loopback only unless told otherwise; 9467 is no
+# well-known port and not taken in Prometheus's list of exporter ports.
+DEFAULT_METRICS = ("127.0.0.1", 9467)
 MIN_HASH_SECRET_LENGTH = 32
 MAX_GATE_TIMEOUT = 30.0
 # The longest purge interval or orphan grace: a year is far beyond any use,
@@ -81,6 +85,7 @@ class Settings:
     orphan_grace: int = DEFAULT_ORPHAN_GRACE
     monitor_dir: Path = DEFAULT_MONITOR_DIR
     gate_timeout: float = DEFAULT_GATE_TIMEOUT
+    metrics: tuple[str, int] | None = DEFAULT_METRICS  # None: no metrics endpoint
     env_file: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -247,6 +252,22 @@ def _gate_timeout(raw: str) -> float:
     return float(value)
 
 
+def _metrics(raw: str) -> tuple[str, int] | None:
+    """``off``, or ``ADDR:PORT`` with ADDR an IP address (IPv6 in brackets)."""
+    value = raw.strip()
+    if value.lower() == "off":
+        return None
+    host, sep, port = value.rpartition(":")
+    address = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise _Bad(f'"{_echo(raw)}" is not off or ADDRESS:PORT with an IP address') from None
+    if not sep or ":" in address and host == address:
+        raise _Bad(f'"{_echo(raw)}" is not off or ADDRESS:PORT (an IPv6 address goes in brackets)')
+    return address, _port(port)
+
+
 def check_recordings_dir(path: Path) -> None:
     """Refuse a recordings directory that is not there: Asterisk could not
     write a recording into it. Used by `recguard run` and `check-config`."""
@@ -327,6 +348,9 @@ _KEYS: dict[str, _Key] = {
     "GATE_TIMEOUT": _Key("gate_timeout", _gate_timeout,
                          f"set it to a number of seconds greater than 0 and at most "
                          f"{MAX_GATE_TIMEOUT:g}, e.g. 2.0", lambda: DEFAULT_GATE_TIMEOUT),
+    "METRICS": _Key("metrics", _metrics,
+                    "set it to off, or to the address and port the Prometheus endpoint listens on, "
+                    f"e.g. {DEFAULT_METRICS[0]}:{DEFAULT_METRICS[1]}", lambda: DEFAULT_METRICS),
 }
 
 KNOWN_KEYS: frozenset[str] = frozenset(PREFIX + name for name in _KEYS) | {ENV_FILE_VARIABLE}

@@ -66,10 +66,11 @@ class PendingGate:
 
 class GateDeadlines:
     def __init__(self, control: CallControl, events: GuardEvents, clock: Callable[[], float] = time.perf_counter,
-                 workers: int = 2) -> None:
+                 workers: int = 2, on_gate: Callable[[float], None] | None = None) -> None:
         self.control = control
         self.events = events
         self.clock = clock
+        self.on_gate = on_gate  # told each shed gate's time to its continue, as the lane's gates are
         self._heap: list[tuple[float, int, PendingGate]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
@@ -115,3 +116,5 @@ class GateDeadlines:
             pass  # the caller hung up meanwhile
         except AsteriskError as exc:
             self.events.gate_failed(pending.call_id, channel, str(exc))
+        if self.on_gate is not None:
+            self.on_gate(self.clock() - pending.received)

@@ -95,7 +95,7 @@ class Guard:
         self.foreign = ForeignWatcher(ledger, mixmonitors, self.recordings, self.passes, self.events,
                                       self.workers, enforce_unauthorized,
                                       [mixmonitors.recordings_dir, *monitor_dirs])
-        self.deadlines = GateDeadlines(control, self.events)
+        self.deadlines = GateDeadlines(control, self.events, on_gate=self._gate_took)
         self.reconciler = Reconciler(control, ledger, self.lanes, self.workers, self.recordings, self.events,
                                      lambda: self._policy, self._facts_changed, self._call_ended,
                                      mixmonitors.recordings_dir, clock)
@@ -108,6 +108,11 @@ class Guard:
     def gate_seconds(self) -> Any:
         """Each gate's time from its event to the continue (the newest 100,000)."""
         return self.gate.seconds
+
+    def _gate_took(self, seconds: float) -> None:
+        """A gate shed at its deadline is timed like the lane's (``gate.on_gate``)."""
+        if self.gate.on_gate is not None:
+            self.gate.on_gate(seconds)
 
     def tracked_calls(self) -> int:
         return self.lanes.tracked()

@@ -3,6 +3,7 @@ every table's methods, each one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +75,11 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
     def write_behind(self) -> AbstractContextManager[None]:
         """Writes in this block return before their commit (see the engine's)."""
         return self._engine.write_behind()
+
+    def observe_commits(self, callback: Callable[[float], None] | None) -> None:
+        """Have ``callback`` told how many seconds each commit took (for metrics;
+        it runs on the committer thread, so it must be quick)."""
+        self._engine.observe_commits(callback)
 
     @property
     def schema_version(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -47,6 +48,8 @@ class GroupCommit:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._behind = threading.local()
+        # Told each COMMIT's seconds (the daemon's metrics), on the committer thread.
+        self.on_commit: Callable[[float], None] | None = None
 
     def batch(self, conn: sqlite3.Connection) -> Batch:
         """The open batch a write joins (the caller holds the lock); one is begun if none is."""
@@ -127,8 +130,11 @@ class GroupCommit:
             if batch is None or conn is None:
                 return
             try:
+                began = time.perf_counter()
                 conn.execute("COMMIT")
                 self._resolve(batch, None)
+                if self.on_commit is not None:
+                    self.on_commit(time.perf_counter() - began)
             except BaseException as exc:
                 log.error("ledger %s: a commit failed, its writes are lost: %s", self._describe, exc)
                 if conn.in_transaction:

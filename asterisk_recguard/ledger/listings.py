@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..lifecycle import RecordingStatus
-from .codecs import check_hash, format_ts
+from .codecs import check_hash, format_ts, parse_ts
 from .engine import Engine, select
 from .rows import Recording
 
@@ -109,3 +109,30 @@ class RecordingLists:
         paths = {r["path"] for r in rows}
         paths.update(r["stored_path"] for r in rows if r["stored_path"])
         return frozenset(paths)
+
+    def recording_counts(self, now: datetime) -> dict[str, int]:
+        """How many recordings are in progress (recording, stopped), being
+        deleted, past their deadline at ``now`` and not deleted nor held
+        (overdue: a purge has yet to delete them), and held past their
+        deadline; and ``overdue_seconds``, how long the longest overdue one
+        has been past its deadline (0 if none). One read; each part walks the
+        (status, deadline) index, so it stays cheap however many recordings
+        the ledger holds."""
+        when = format_ts(now)
+        with self._engine.transaction(write=False) as conn:
+            row = conn.execute(
+                """SELECT
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?)),
+                     (SELECT count(*) FROM recordings WHERE status = ?),
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NULL),
+                     (SELECT count(*) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NOT NULL),
+                     (SELECT min(deadline) FROM recordings WHERE status IN (?, ?) AND deadline <= ?
+                        AND hold_reason IS NULL)""",
+                (_R.RECORDING.value, _R.STOPPED.value, _R.DELETING.value,
+                 *(_R.FINALIZED.value, _R.DELETING.value, when) * 3),
+            ).fetchone()
+        counts = dict(zip(("in_progress", "deleting", "overdue", "held_past_deadline"), row[:4]))
+        counts["overdue_seconds"] = int((now - parse_ts(row[4])).total_seconds()) if row[4] else 0
+        return counts

@@ -294,6 +294,9 @@ class SqliteEngine:
                 return  # an outer block of this thread commits
         self._commits.written(batch)
 
+    def observe_commits(self, callback: Callable[[float], None] | None) -> None:
+        self._commits.on_commit = callback
+
     def write_behind(self) -> AbstractContextManager[None]:
         """Writes in this block return before their commit (see :mod:`.groupcommit`)."""
         return self._commits.behind()

@@ -379,6 +379,7 @@ def test_a_gate_whose_time_ran_out_while_deciding_undoes_its_recording(rig: Rig)
     assert rig.guard.tracked_calls() == 0 and rig.ledger.call("s2").status == "ended"
     (shed,) = rig.log.events("gate_shed")
     assert shed["stage"] == "at its deadline, while deciding"
+    assert list(rig.guard.gate.seconds) == []  # timed by the deadline that answered, not twice
 
 
 def test_a_gate_that_answers_just_in_time_is_not_shed_by_its_deadline(rig: Rig) -> None:
@@ -395,6 +396,7 @@ def test_a_gate_that_answers_just_in_time_is_not_shed_by_its_deadline(rig: Rig) 
     assert rig.control.asked("continue_call") == [("s6",)]
     assert rig.log.events("gate_shed") == []
     assert [r.status for r in rig.recordings_of("s6")] == ["recording"]
+    assert len(rig.guard.gate.seconds) == 1
 
 
 def test_a_shed_re_gate_still_decides_the_new_facts_after_the_caller_went_on(rig: Rig) -> None:

@@ -71,6 +71,9 @@ def render_config(
         "RECGUARD_KEY_FILE": str(paths.state_dir / "recguard" / "keys"),
         # Kept across `up`s: a new secret would make old caller hashes unfindable.
         "RECGUARD_HASH_SECRET": previous.get("RECGUARD_HASH_SECRET") or secrets.token_hex(32),
+        # Sandboxes run side by side (tests, several people); one fixed metrics
+        # port would be taken by the first. Set RECGUARD_METRICS to turn it on.
+        "RECGUARD_METRICS": previous.get("RECGUARD_METRICS") or "off",
     }
     creds.update(sip.settings(sip_port, previous))
     for missing in [Path(p) for p in includes if not Path(p).is_file()]:
