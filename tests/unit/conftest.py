@@ -6,11 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from asterisk_recguard import envfile
 
 from .cli_support import clear_recguard_env
 from .recfixtures import World, make_world
+
+# Property tests check what decide() answers, not how fast: Hypothesis's
+# per-example deadline only made them fail on a machine busy with other work.
+settings.register_profile("recguard", deadline=None)
+settings.load_profile("recguard")
 
 
 @pytest.fixture(autouse=True)
