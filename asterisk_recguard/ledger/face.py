@@ -15,12 +15,13 @@ from .chain import Chain, ChainReport
 from .engine import Engine
 from .journal import Journal
 from .listings import RecordingLists
+from .pauses import PauseTable
 from .recordings import RecordingTable
 from .schema import CHAINED_AT
 from .sqlite import SqliteEngine
 
 
-class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal):
+class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal, PauseTable):
     """The ledger; see the package docstring for the rules and the API.
 
     ``Ledger(path)`` opens the existing ledger at ``path`` (migrating it as

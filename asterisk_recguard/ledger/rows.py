@@ -161,3 +161,22 @@ class UnauthorizedEntry:
     def _from_row(cls, row: Row) -> UnauthorizedEntry:
         return cls(row["id"], parse_ts(row["at"]), row["channel"], row["call_id"], row["file"],
                    row["started_by"], row["action"])
+
+
+@dataclass(frozen=True)
+class PauseInterval:
+    """A stretch of a recording muted for card details; open while ``resumed_at`` is None."""
+
+    id: int
+    recording_id: str
+    paused_at: datetime
+    paused_by: str  # one of pauses.PAUSE_TRIGGERS
+    resumed_at: datetime | None
+    resumed_by: str | None  # one of pauses.RESUME_TRIGGERS
+
+    @classmethod
+    def _from_row(cls, row: Row) -> PauseInterval:
+        return cls(
+            id=row["id"], recording_id=row["recording_id"], paused_at=parse_ts(row["paused_at"]),
+            paused_by=row["paused_by"], resumed_at=opt_ts(row["resumed_at"]), resumed_by=row["resumed_by"],
+        )
