@@ -141,7 +141,19 @@ def _manifest_entry(ledger: Ledger, rec: Recording) -> dict[str, Any]:
         "sha256": rec.sha256,
         "size_bytes": rec.size_bytes,
         "duration_s": rec.duration_s,
+        "pauses": _pauses(ledger, rec),
     }
+
+
+def _pauses(ledger: Ledger, rec: Recording) -> list[dict[str, Any]]:
+    """Where the recording is silent for card details: UTC times, and seconds
+    into the file (counted from the recording's start in the ledger)."""
+    def offset(at: datetime | None) -> float | None:
+        return None if at is None else round((at - rec.started_at).total_seconds(), 3)
+
+    return [{"paused_at": p.paused_at, "resumed_at": p.resumed_at, "paused_by": p.paused_by,
+             "resumed_by": p.resumed_by, "from_s": offset(p.paused_at), "to_s": offset(p.resumed_at)}
+            for p in ledger.pauses(rec.recording_id)]
 
 
 def _json_value(value: Any) -> Any:

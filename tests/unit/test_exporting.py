@@ -76,6 +76,27 @@ def test_export_decrypts_verifies_and_writes_a_manifest(world: World, tmp_path: 
     assert result.files == [to / f"{r.recording_id}.wav" for r in recs]
 
 
+def test_the_manifest_lists_each_pause_in_utc_and_in_seconds_into_the_recording(world: World,
+                                                                                 tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    started = rec.started_at  # T0 - 2 min
+    world.ledger.pause_started(rec.recording_id, by="agent_key", at=started + timedelta(seconds=12.25))
+    world.ledger.pauses_closed(rec.recording_id, by="crm", at=started + timedelta(seconds=15.5))
+    world.ledger.pause_started(rec.recording_id, by="crm", at=started + timedelta(seconds=40))
+    world.ledger.pauses_closed(rec.recording_id, by="hangup", at=started + timedelta(seconds=41))
+    unpaused = world.add(deadline=DEADLINE, seed=1)
+    to = tmp_path / "export"
+    export(world, [rec, unpaused], to)
+    paused_entry, unpaused_entry = json.loads((to / MANIFEST).read_text())["recordings"]
+    assert paused_entry["pauses"] == [
+        {"paused_at": "2025-01-10T09:58:12.250000Z", "resumed_at": "2025-01-10T09:58:15.500000Z",
+         "paused_by": "agent_key", "resumed_by": "crm", "from_s": 12.25, "to_s": 15.5},
+        {"paused_at": "2025-01-10T09:58:40.000000Z", "resumed_at": "2025-01-10T09:58:41.000000Z",
+         "paused_by": "crm", "resumed_by": "hangup", "from_s": 40.0, "to_s": 41.0},
+    ]
+    assert unpaused_entry["pauses"] == []
+
+
 def test_unencrypted_recording_exports_as_a_verified_copy(world: World, tmp_path: Path) -> None:
     rec = world.add(deadline=DEADLINE, encrypted=False)
     export_recordings(world.ledger, world.log, [rec], tmp_path / "out", reason="review",
