@@ -169,10 +169,14 @@ class PauseInterval:
 
     id: int
     recording_id: str
+
+    # when it began, and what began it (one of pauses.PAUSE_TRIGGERS)
     paused_at: datetime
-    paused_by: str  # one of pauses.PAUSE_TRIGGERS
+    paused_by: str
+
+    # when it ended, and what ended it (one of pauses.RESUME_TRIGGERS); None while open
     resumed_at: datetime | None
-    resumed_by: str | None  # one of pauses.RESUME_TRIGGERS
+    resumed_by: str | None
 
     @classmethod
     def _from_row(cls, row: Row) -> PauseInterval:
