@@ -6,8 +6,9 @@ The ledger, the decision log and the export manifest agree on when.
 
 The stretch in the file is measured two ways: sox's RMS amplitude inside and
 just outside it, and the edges of the silence found in 20 ms windows. An
-edge may lie up to EDGE (0.3 s) from where the manifest places it; on the
-sandbox they lay within 40 ms."""
+edge may lie up to EDGE (0.6 s) from where the manifest places it: in ten
+runs on the sandbox most lay within 40 ms, and up to 0.5 s when the machine
+was busy (MixMonitor's file then gains or drops audio against the clock)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ ORDER_FACTS = {
     "RECGUARD_OUTCOME": "transaction",
 }
 BEFORE, PAUSED, AFTER = 2.5, 3.0, 2.5  # seconds of the call: talk, paused, talk
-EDGE = 0.3  # how far an edge of the silence may lie from the ledger's times
+EDGE = 0.6  # how far an edge of the silence may lie from where the manifest places it
 SILENT_RMS = 0.001  # sox's RMS amplitude (full scale 1.0) of a muted stretch
 HEARD_RMS = 0.003  # ...and of the caller's tone with music on hold (0.005 to 0.09 here)
 
@@ -151,8 +152,8 @@ def check_silent_in_the_pause(result: Paused, paused_by: str, resumed_by: str) -
     assert paused_line["paused_at"] == listed["paused_at"] and paused_line["trigger"] == paused_by
     assert resumed_line["resumed_at"] == listed["resumed_at"] and resumed_line["trigger"] == resumed_by
     start, end = listed["from_s"], listed["to_s"]
-    # PAUSED s, and the keys take a little longer: three digits each (about 0.45 s).
-    assert PAUSED - 0.2 < end - start < PAUSED + 1.0, (start, end)
+    # PAUSED s; the keys take a little longer: three digits each, about 0.45 s (more on a busy machine).
+    assert PAUSED - 0.2 < end - start < PAUSED + 1.5, (start, end)
     # In the file: silent inside, sound just before and just after, and the silence's edges.
     inside = sox_rms(result.wav, start + EDGE, end - start - 2 * EDGE)
     before = sox_rms(result.wav, start - EDGE - 1.0, 1.0)
