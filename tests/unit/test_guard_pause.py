@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard import channelfacts as cf
+from asterisk_recguard.guard import Guard
 from asterisk_recguard.guard.pause import PAUSE_KEY_VAR, PAUSE_VAR
 from asterisk_recguard.guard.testing import channel, destroyed, mixmonitor_start, stasis_start, varset
 from asterisk_recguard.lifecycle import RecordingStatus
 
-from .test_guard import EVIDENCE, Rig, make_rig, running
+from .test_guard import EVIDENCE, SECRET, Rig, default_policy, make_rig, running
 
 ORDER = {"purposes": "order", "notices": EVIDENCE}
 
@@ -162,3 +163,27 @@ def test_a_failed_unmute_ends_the_silent_part_and_goes_on_in_a_new_one(rig: Rig)
 def test_a_pause_on_a_call_the_guard_does_not_track_does_nothing(rig: Rig) -> None:
     rig.feed(pause("p8", "1"))
     assert rig.mixmonitors.mutes == [] and rig.log.events("recording_paused") == []
+
+
+def test_a_guard_restarted_during_a_pause_knows_it_and_the_resume_unmutes(tmp_path: Path) -> None:
+    first = make_rig(tmp_path / "one")
+    chan = channel("p9", **ORDER)
+    first.feed(stasis_start(chan), pause("p9", "1"))
+    (rec,) = first.recordings_of("p9")
+    own = mixmonitor_id(first, "p9")
+    first.guard.shutdown(10)  # the guard goes away while the call is paused
+    first.control.live["p9"] = chan
+    second = Guard(policy=default_policy(), control=first.control, mixmonitors=first.mixmonitors,
+                   ledger=first.ledger, decision_log=first.log, hash_secret=SECRET, lanes=2, workers=2)
+    try:
+        second.reconcile()
+        second.wait_idle(10)
+        second.on_ari_event(pause("p9", "1"))  # still the same pause: no second mute
+        second.on_ari_event(pause("p9", "0", PAUSE_KEY_VAR))
+        second.wait_idle(10)
+        assert [(m[1], m[2]) for m in first.mixmonitors.mutes] == [(own, True), (own, False)]
+        (closed,) = first.ledger.pauses(rec.recording_id)
+        assert closed.resumed_by == "agent_key"
+    finally:
+        second.shutdown(10)
+        first.ledger.close()
