@@ -52,7 +52,9 @@ Line schema (absent or ``null`` when not applicable)::
   config_warning); ``actor`` (hold, release, export, erase, access, purge,
   orphan_deleted); ``deleted``, ``held`` (purge); ``age_s`` (orphan_deleted);
   ``request``, ``recordings`` (access); ``url``, ``host`` (connects);
-  ``app`` (started); ``next_step`` (finalize_failed: delete or reconcile).
+  ``app`` (started); ``next_step`` (finalize_failed: delete or reconcile);
+  ``paused_at``, ``resumed_at`` (recording_paused, recording_resumed: a pause
+  for card details, ``trigger`` agent_key, crm, hangup or stopped).
 
 Events (EVENTS), by who writes them::
 
@@ -63,6 +65,7 @@ Events (EVENTS), by who writes them::
                reconcile_failed, event_failed, task_failed,
                stasis_unexpected, clear_copy_removed, app_replaced,
                recording_held_kept,
+               recording_paused, recording_resumed, pause_failed, resume_failed,
                ari_connected, ari_disconnected, ari_filter_failed
     daemon     started, stopped, config_warning, ami_connected,
                ami_disconnected, ami_filter_failed, ari_unreachable,
@@ -96,6 +99,10 @@ EVENTS = frozenset({
     "decision",
     "recording_started",
     "recording_stopped",
+    "recording_paused",
+    "recording_resumed",
+    "pause_failed",
+    "resume_failed",
     "recording_deleted",
     "deletion_refused",
     "recording_finalized",

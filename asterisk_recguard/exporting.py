@@ -141,7 +141,29 @@ def _manifest_entry(ledger: Ledger, rec: Recording) -> dict[str, Any]:
         "sha256": rec.sha256,
         "size_bytes": rec.size_bytes,
         "duration_s": rec.duration_s,
+        "pauses": _pauses(ledger, rec),
     }
+
+
+def _pauses(ledger: Ledger, rec: Recording) -> list[dict[str, Any]]:
+    """Where the recording is silent for card details: UTC times, and seconds into the file."""
+    return [{"paused_at": p.paused_at, "resumed_at": p.resumed_at, "paused_by": p.paused_by,
+             "resumed_by": p.resumed_by, "from_s": offset_in_file(rec, p.paused_at),
+             "to_s": offset_in_file(rec, p.resumed_at)}
+            for p in ledger.pauses(rec.recording_id)]
+
+
+def offset_in_file(rec: Recording, at: datetime | None) -> float | None:
+    """Seconds into the recording's file at ``at``. Counted back from the file's
+    end when its length and stop are known: MixMonitor's file begins with a few
+    hundred ms more audio than the clock shows (measured on the sandbox), while
+    its end is when it stopped. Otherwise counted from the recording's start."""
+    if at is None:
+        return None
+    if rec.duration_s is not None and rec.stopped_at is not None:
+        seconds = rec.duration_s - (rec.stopped_at - at).total_seconds()
+        return round(min(max(seconds, 0.0), rec.duration_s), 3)
+    return round((at - rec.started_at).total_seconds(), 3)
 
 
 def _json_value(value: Any) -> Any:

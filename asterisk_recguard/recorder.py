@@ -84,6 +84,19 @@ class Recorder:
                 time.sleep(0.2)
         return False
 
+    def mute(self, channel: str, mixmonitor_id: str, muted: bool) -> None:
+        """Silence one MixMonitor (both directions) without stopping it, or bring its sound back.
+
+        MixMonitorMute takes the MixMonitorID in Asterisk 22, so only the
+        guard's own recording is touched. Not retried: the caller of a failed
+        mute must know at once, to stop the recording instead.
+        """
+        try:
+            self.ami.action("MixMonitorMute", timeout=self.action_timeout, Channel=channel,
+                            MixMonitorID=mixmonitor_id, Direction="both", State="1" if muted else "0")
+        except AmiError as exc:
+            raise RecorderError(str(exc)) from exc
+
     def stop_if_started(self, channel: str, path: Path) -> bool:
         """After a start that failed or timed out: stop the MixMonitor if it runs anyway.
 

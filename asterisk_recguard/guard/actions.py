@@ -86,6 +86,10 @@ class Recordings:
         rec = ActiveRecording(recording_id, started.path, started.mixmonitor_id, tuple(decision.purposes))
         state.recording = rec
         self.events.recording_started(state, rec, policy.label)
+        if state.paused_by is not None and not self.mute(state, rec, state.paused_by):
+            # Started during a pause and could not be muted: not a moment of card details on file.
+            self.stop_current(state)
+            self.events.recording_stopped(state, rec, "pause_failed", state.paused_by)
         return rec
 
     def retag(self, parts: tuple[ActiveRecording, ...], decision: Decision, policy: Policy, reason: str) -> None:
@@ -106,9 +110,44 @@ class Recordings:
             self.mixmonitors.stop(state.call_id, current.mixmonitor_id)
         except RecorderError as exc:
             self.events.stop_failed(state.call_id, state.channel, current.recording_id, str(exc))
-        self.ledger.recording_stopped(current.recording_id, stopped_at=self.clock())
+        stopped_at = self.clock()
+        self.ledger.recording_stopped(current.recording_id, stopped_at=stopped_at)
+        if current.muted:
+            self.close_pauses(state.call_id, state.channel, current, "stopped", stopped_at)
         state.segments.append(current)
         return current
+
+    # -- pauses for card details: the recording goes on, silent -------------------------
+
+    def mute(self, state: CallState, rec: ActiveRecording, trigger: str) -> bool:
+        """Silence ``rec``; the ledger holds the pause only once Asterisk has muted it.
+        False (logged) when Asterisk would not: the caller must then stop the recording."""
+        try:
+            self.mixmonitors.mute(state.call_id, rec.mixmonitor_id, True)
+        except RecorderError as exc:
+            self.events.pause_failed(state, rec.recording_id, trigger, str(exc))
+            return False
+        rec.muted = True
+        pause = self.ledger.pause_started(rec.recording_id, by=trigger, at=self.clock())
+        self.events.recording_paused(state, rec.recording_id, trigger, pause.paused_at)
+        return True
+
+    def unmute(self, state: CallState, rec: ActiveRecording, trigger: str) -> bool:
+        """Bring ``rec``'s sound back and close its pause; False (logged) when Asterisk would not."""
+        try:
+            self.mixmonitors.mute(state.call_id, rec.mixmonitor_id, False)
+        except RecorderError as exc:
+            self.events.resume_failed(state, rec.recording_id, trigger, str(exc))
+            return False
+        self.close_pauses(state.call_id, state.channel, rec, trigger, self.clock())
+        return True
+
+    def close_pauses(self, call_id: str, channel: str, rec: ActiveRecording, trigger: str, at: datetime) -> None:
+        """The ledger's open pause of ``rec`` ends at ``at`` (resumed, stopped, or the hangup)."""
+        rec.muted = False
+        for pause in self.ledger.pauses_closed(rec.recording_id, by=trigger, at=at):
+            self.events.recording_resumed(call_id, channel, rec.recording_id, trigger, pause.paused_at,
+                                          pause.resumed_at)
 
     def discard(self, state: CallState, policy: Policy, reason: str, trigger: str,
                 only_current: bool = False) -> None:
@@ -137,6 +176,8 @@ class Recordings:
     def settle(self, state: CallState, part: ActiveRecording, decision: Decision, policy: Policy,
                ended: datetime, trigger: str) -> None:
         """At the end of a call: keep a part for the purposes that justify it, or delete it."""
+        # A pause still open (also one a restarted guard did not know of) ends with the call.
+        self.close_pauses(state.call_id, state.channel, part, "hangup", ended)
         if not diff.keeps(part, decision):
             self.delete_after_close(state.call_id, state.channel, part, diff.loss_reason(part, decision), policy)
             return

@@ -72,6 +72,19 @@ class GuardEvents:
         self.log.emit("recording_stopped", call_id=state.call_id, channel=state.channel,
                       recording_id=rec.recording_id, reason=reason, trigger=trigger)
 
+    def recording_paused(self, state: CallState, recording_id: str | None, trigger: str,
+                         paused_at: datetime | None) -> None:
+        """Muted for card details; ``recording_id`` None: nothing was being recorded (yet)."""
+        self.log.emit("recording_paused", call_id=state.call_id, channel=state.channel,
+                      recording_id=recording_id, trigger=trigger,
+                      paused_at=format_ts(paused_at) if paused_at else None)
+
+    def recording_resumed(self, call_id: str, channel: str, recording_id: str | None, trigger: str,
+                          paused_at: datetime | None, resumed_at: datetime | None) -> None:
+        self.log.emit("recording_resumed", call_id=call_id, channel=channel, recording_id=recording_id,
+                      trigger=trigger, paused_at=format_ts(paused_at) if paused_at else None,
+                      resumed_at=format_ts(resumed_at) if resumed_at else None)
+
     def recording_held_kept(self, call_id: str, recording_id: str, reason: str) -> None:
         self.log.emit("recording_held_kept", call_id=call_id, recording_id=recording_id, reason=reason)
 
@@ -128,6 +141,16 @@ class GuardEvents:
 
     def setvar_failed(self, state: CallState, error: str) -> None:
         self.log.emit("setvar_failed", call_id=state.call_id, channel=state.channel, error=error)
+
+    def pause_failed(self, state: CallState, recording_id: str, trigger: str, error: str) -> None:
+        """Asterisk would not mute: the recording is stopped rather than go on unmuted."""
+        self.log.emit("pause_failed", level="error", call_id=state.call_id, channel=state.channel,
+                      recording_id=recording_id, trigger=trigger, error=error, next_step="stopped")
+
+    def resume_failed(self, state: CallState, recording_id: str, trigger: str, error: str) -> None:
+        """Asterisk would not unmute: the muted part is stopped and a new one decided."""
+        self.log.emit("resume_failed", level="warning", call_id=state.call_id, channel=state.channel,
+                      recording_id=recording_id, trigger=trigger, error=error, next_step="new_part")
 
     def stop_failed(self, call_id: str, channel: str | None, recording_id: str, error: str) -> None:
         self.log.emit("stop_failed", call_id=call_id, channel=channel, recording_id=recording_id, error=error)

@@ -31,6 +31,7 @@ from .foreign import ForeignWatcher
 from .deadlines import GateDeadlines, PendingGate
 from .gate import GATE_ARG, Gate
 from .lanes import Lanes, Workers, wait_idle
+from .pause import PAUSE_VARS, Pauses, wanted
 from .reconcile import Reconciler
 from .state import CallState, FinalFacts
 
@@ -92,6 +93,7 @@ class Guard:
         self.passes = Passes(ledger, self.recordings, control, self.events, clock)
         self.gate = Gate(control, ledger, self.passes, self.recordings, self.events, hash_number, gate_timeout,
                          mixmonitors.action_timeout, lambda: self.accepting, clock)
+        self.pauses = Pauses(self.recordings, self.events)
         self.foreign = ForeignWatcher(ledger, mixmonitors, self.recordings, self.passes, self.events,
                                       self.workers, enforce_unauthorized,
                                       [mixmonitors.recordings_dir, *monitor_dirs])
@@ -159,6 +161,9 @@ class Guard:
             self.lanes.post(call_id, self._stasis_start, event, channel, received, pending)
         elif kind == "ChannelVarset" and event.get("variable") in cf.FACT_VARS:
             self.lanes.post(call_id, self._facts_changed, channel, "change")
+        elif kind == "ChannelVarset" and event.get("variable") in PAUSE_VARS:
+            self.lanes.post(call_id, self._pause_changed, call_id, PAUSE_VARS[event["variable"]],
+                            event.get("value"))
         elif kind == "ChannelDtmfReceived" and event.get("digit") == WITHDRAW_KEY:
             self.lanes.post(call_id, self._withdrawn_by_key, channel)
         elif kind == "ChannelDestroyed":
@@ -185,6 +190,14 @@ class Guard:
         facts = state.keep_withdrawal(cf.facts_from_channelvars(channel.get("channelvars") or {}))
         if facts != state.facts or force:
             self.passes.reapply(state, facts, self._policy, trigger)
+
+    def _pause_changed(self, calls: dict[str, CallState], call_id: str, trigger: str, value: object) -> None:
+        state = calls.get(call_id)
+        pause = wanted(value)
+        if state is None or pause is None:
+            return  # a call the guard does not track records nothing of the guard's
+        if self.pauses.request(state, pause, trigger):
+            self.passes.reapply(state, state.facts, self._policy, "resume")
 
     def _withdrawn_by_key(self, calls: dict[str, CallState], channel: dict[str, Any]) -> None:
         state = calls.get(channel["id"])

@@ -116,6 +116,12 @@ class Reconciler:
         state = CallState(call_id=call.call_id, channel=call.channel, facts=CallFacts.from_dict(call.last_facts),
                           recording=current, segments=segments)
         state.decision = decide(state.facts, policy)
+        if current is not None:
+            # A pause open in the ledger is still muted in Asterisk: the resume must unmute it.
+            open_pauses = [p for p in self.ledger.pauses(current.recording_id) if p.resumed_at is None]
+            if open_pauses:
+                current.muted = True
+                state.paused_by = open_pauses[-1].paused_by
         calls[call.call_id] = state
         self.events.call_resumed(call.call_id, call.channel,
                                  state.recording.recording_id if state.recording else None)

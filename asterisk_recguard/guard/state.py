@@ -26,6 +26,8 @@ class ActiveRecording:
     purposes: tuple[str, ...]
     # Under legal hold: kept whatever the decisions say, finalized at hangup.
     held: bool = False
+    # Muted by MixMonitorMute for a pause (card details); the ledger holds the open pause.
+    muted: bool = False
 
 
 @dataclass
@@ -44,6 +46,9 @@ class CallState:
     # MixMonitor starts the guard asked for on this channel and has not yet
     # seen as a MixMonitorStart event: a start beyond them is someone else's.
     expected_starts: int = 0
+    # What paused the call's recording ("agent_key", "crm"), None when not paused.
+    # Kept while nothing is recorded, so a recording that starts during the pause starts muted.
+    paused_by: str | None = None
 
     def parts(self) -> list[ActiveRecording]:
         return [*self.segments, *([self.recording] if self.recording else [])]

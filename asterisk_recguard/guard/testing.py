@@ -92,6 +92,9 @@ class FakeMixMonitors:
         self.fail_start: Exception | None = None
         self.started: list[tuple[str, Path]] = []
         self.stopped: list[tuple[str, str | None]] = []
+        self.muted: dict[str, bool] = {}  # MixMonitor id -> muted now
+        self.mutes: list[tuple[str, str, bool]] = []  # every mute request, as asked
+        self.fail_mute: Exception | None = None
         self._ids = itertools.count(1)
 
     def path_for(self, recording_id: str) -> Path:
@@ -117,6 +120,14 @@ class FakeMixMonitors:
         kept = [(i, p) for i, p in running if i != mixmonitor_id]
         self.running[channel] = kept
         return len(kept) != len(running)
+
+    def mute(self, channel: str, mixmonitor_id: str, muted: bool) -> None:
+        self.mutes.append((channel, mixmonitor_id, muted))
+        if self.fail_mute is not None:
+            raise RecorderError(str(self.fail_mute))
+        if all(i != mixmonitor_id for i, _ in self.running.get(channel, [])):
+            raise RecorderError(f"no MixMonitor {mixmonitor_id} on {channel}")
+        self.muted[mixmonitor_id] = muted
 
     def stop_if_started(self, channel: str, path: Path) -> bool:
         for mixmonitor_id, file in self.running.get(channel, []):
@@ -163,8 +174,11 @@ def stasis_start(chan: dict[str, Any], *args: str) -> dict[str, Any]:
     return {"type": "StasisStart", "args": list(args or ("gate",)), "channel": chan}
 
 
-def varset(chan: dict[str, Any], variable: str) -> dict[str, Any]:
-    return {"type": "ChannelVarset", "variable": variable, "channel": chan}
+def varset(chan: dict[str, Any], variable: str, value: str | None = None) -> dict[str, Any]:
+    event = {"type": "ChannelVarset", "variable": variable, "channel": chan}
+    if value is not None:
+        event["value"] = value
+    return event
 
 
 def dtmf(chan: dict[str, Any], digit: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ offer) and :mod:`.sqlite` (the embedded one), :mod:`.schema` (tables and
 migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
 checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
-:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.period`.
+:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.pauses`, :mod:`.period`.
 
 Public API (all keyword arguments after the first are keyword-only)::
 
@@ -93,6 +93,9 @@ Public API (all keyword arguments after the first are keyword-only)::
     log_unauthorized(*, channel, action, call_id=None, file=None,
                      started_by=None, at=None) -> int
     unauthorized_log(*, limit=None, since=None) -> list[UnauthorizedEntry]
+    pause_started(recording_id, *, by, at=None) -> PauseInterval   (an open one is returned as it is)
+    pauses_closed(recording_id, *, by, at=None) -> list[PauseInterval]
+    pauses(recording_id) -> list[PauseInterval]
     calls_started_between(since, until) -> list[(call_id, started_at)]   (period.py: the report)
     decisions_of_calls(call_ids) -> list[DecisionRecord]
     policies_used_between(since, until) -> list[PolicyUse]
@@ -113,8 +116,9 @@ from .exceptions import InvalidTransition, RecordingHeld, UnknownRecord
 from .face import Ledger
 from .journal import ACCESS_ACTIONS, UNAUTHORIZED_ACTIONS
 from .listings import RECORDING_STATUSES
+from .pauses import PAUSE_TRIGGERS, RESUME_TRIGGERS
 from .period import DeletionCount, KeptCount, Late, PolicyUse
-from .rows import AccessEntry, Call, DecisionRecord, PurposeChange, Recording, UnauthorizedEntry
+from .rows import AccessEntry, Call, DecisionRecord, PauseInterval, PurposeChange, Recording, UnauthorizedEntry
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
 
 __all__ = [
@@ -122,7 +126,9 @@ __all__ = [
     "DECISION_ACTIONS",
     "MAX_BATCH",
     "MIGRATIONS",
+    "PAUSE_TRIGGERS",
     "RECORDING_STATUSES",
+    "RESUME_TRIGGERS",
     "SCHEMA_VERSION",
     "UNAUTHORIZED_ACTIONS",
     "AccessEntry",
@@ -136,6 +142,7 @@ __all__ = [
     "KeptCount",
     "Late",
     "Ledger",
+    "PauseInterval",
     "PolicyUse",
     "PurposeChange",
     "Recording",

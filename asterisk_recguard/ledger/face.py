@@ -16,13 +16,14 @@ from .chain import Chain, ChainReport
 from .engine import Engine
 from .journal import Journal
 from .listings import RecordingLists
+from .pauses import PauseTable
 from .period import PeriodReads
 from .recordings import RecordingTable
 from .schema import CHAINED_AT
 from .sqlite import SqliteEngine
 
 
-class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal,
+class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal, PauseTable,
              PeriodReads):
     """The ledger; see the package docstring for the rules and the API.
 

@@ -161,3 +161,26 @@ class UnauthorizedEntry:
     def _from_row(cls, row: Row) -> UnauthorizedEntry:
         return cls(row["id"], parse_ts(row["at"]), row["channel"], row["call_id"], row["file"],
                    row["started_by"], row["action"])
+
+
+@dataclass(frozen=True)
+class PauseInterval:
+    """A stretch of a recording muted for card details; open while ``resumed_at`` is None."""
+
+    id: int
+    recording_id: str
+
+    # when it began, and what began it (one of pauses.PAUSE_TRIGGERS)
+    paused_at: datetime
+    paused_by: str
+
+    # when it ended, and what ended it (one of pauses.RESUME_TRIGGERS); None while open
+    resumed_at: datetime | None
+    resumed_by: str | None
+
+    @classmethod
+    def _from_row(cls, row: Row) -> PauseInterval:
+        return cls(
+            id=row["id"], recording_id=row["recording_id"], paused_at=parse_ts(row["paused_at"]),
+            paused_by=row["paused_by"], resumed_at=opt_ts(row["resumed_at"]), resumed_by=row["resumed_by"],
+        )

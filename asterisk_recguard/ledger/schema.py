@@ -169,6 +169,29 @@ MIGRATIONS: tuple[str, ...] = (
     # already there are linked by the Python step that follows this migration
     # (CHAINED_AT), in the same transaction.
     "".join(_chained(table) for table in _APPEND_ONLY),
+
+    # 4: the pauses of a recording (muted while the caller gives card
+    # details). A row is written when a pause begins and closed once when it
+    # ends; it is never deleted, and a closed one never changes.
+    """
+    CREATE TABLE recording_pauses (
+        id           INTEGER PRIMARY KEY,
+        recording_id TEXT NOT NULL REFERENCES recordings (recording_id),
+        paused_at    TEXT NOT NULL,
+        paused_by    TEXT NOT NULL CHECK (paused_by IN ('agent_key', 'crm')),
+        resumed_at   TEXT,
+        resumed_by   TEXT CHECK (resumed_by IN ('agent_key', 'crm', 'hangup', 'stopped')),
+        CHECK ((resumed_at IS NULL) = (resumed_by IS NULL))
+    );
+    CREATE INDEX recording_pauses_recording ON recording_pauses (recording_id, id);
+    CREATE TRIGGER recording_pauses_no_delete BEFORE DELETE ON recording_pauses
+        BEGIN SELECT RAISE(ABORT, 'recording_pauses is append-only'); END;
+    CREATE TRIGGER recording_pauses_close_once BEFORE UPDATE ON recording_pauses
+        WHEN OLD.resumed_at IS NOT NULL OR NEW.id IS NOT OLD.id
+             OR NEW.recording_id IS NOT OLD.recording_id OR NEW.paused_at IS NOT OLD.paused_at
+             OR NEW.paused_by IS NOT OLD.paused_by
+        BEGIN SELECT RAISE(ABORT, 'a pause is closed once and otherwise never changes'); END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

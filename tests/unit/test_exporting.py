@@ -8,6 +8,7 @@ import hashlib
 import json
 import stat
 import wave
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from asterisk_recguard.exporting import (
     ExportFailed,
     ExportRefused,
     export_recordings,
+    offset_in_file,
 )
 from asterisk_recguard.subjects import subject_hash
 
@@ -74,6 +76,39 @@ def test_export_decrypts_verifies_and_writes_a_manifest(world: World, tmp_path: 
     assert exports[0].detail["caller_hash"] == caller_hash()
     assert len(world.events("export")) == 2
     assert result.files == [to / f"{r.recording_id}.wav" for r in recs]
+
+
+def test_the_manifest_lists_each_pause_in_utc_and_in_seconds_into_the_recording(world: World,
+                                                                                 tmp_path: Path) -> None:
+    rec = world.add(deadline=DEADLINE)
+    assert rec.stopped_at == T0 and rec.duration_s == 0.5
+    world.ledger.pause_started(rec.recording_id, by="agent_key", at=T0 - timedelta(seconds=0.4))
+    world.ledger.pauses_closed(rec.recording_id, by="crm", at=T0 - timedelta(seconds=0.25))
+    world.ledger.pause_started(rec.recording_id, by="crm", at=T0 - timedelta(seconds=0.1))
+    world.ledger.pauses_closed(rec.recording_id, by="hangup", at=T0)
+    unpaused = world.add(deadline=DEADLINE, seed=1)
+    to = tmp_path / "export"
+    export(world, [rec, unpaused], to)
+    paused_entry, unpaused_entry = json.loads((to / MANIFEST).read_text())["recordings"]
+    assert paused_entry["pauses"] == [
+        {"paused_at": "2025-01-10T09:59:59.600000Z", "resumed_at": "2025-01-10T09:59:59.750000Z",
+         "paused_by": "agent_key", "resumed_by": "crm", "from_s": 0.1, "to_s": 0.25},
+        {"paused_at": "2025-01-10T09:59:59.900000Z", "resumed_at": "2025-01-10T10:00:00.000000Z",
+         "paused_by": "crm", "resumed_by": "hangup", "from_s": 0.4, "to_s": 0.5},
+    ]
+    assert unpaused_entry["pauses"] == []
+
+
+def test_a_pause_is_placed_in_the_file_back_from_its_end_once_the_end_is_known(world: World) -> None:
+    rec = world.add(deadline=DEADLINE, finalize=False)
+    paused = rec.started_at + timedelta(seconds=3)
+    assert offset_in_file(rec, paused) == 3.0  # still recording: from its start
+    # MixMonitor's file began 0.4 s "early": 10.4 s of audio for 10 s of the clock.
+    done = replace(rec, stopped_at=rec.started_at + timedelta(seconds=10), duration_s=10.4)
+    assert offset_in_file(done, paused) == 3.4
+    assert offset_in_file(done, done.stopped_at) == 10.4
+    assert offset_in_file(done, rec.started_at - timedelta(seconds=1)) == 0.0  # never outside the file
+    assert offset_in_file(done, None) is None
 
 
 def test_unencrypted_recording_exports_as_a_verified_copy(world: World, tmp_path: Path) -> None:
