@@ -10,7 +10,6 @@ an invalid new policy is logged and the old one stays.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import fcntl
@@ -47,7 +46,7 @@ def ledger_for_run(settings: Settings) -> Ledger:
     start, a new one. A first start is one with no file at all at
     RECGUARD_LEDGER and no recording in the recordings directory; an empty
     file, or a spool that holds recordings, is a ledger lost, never a new one."""
-    if os.path.lexists(settings.ledger):
+    if Ledger.exists(settings.ledger):
         return Ledger(settings.ledger, seal_secret=settings.hash_secret)
     return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
                          seal_secret=settings.hash_secret)
@@ -163,6 +162,10 @@ class Daemon:
         The lock is the kernel's (flock), so it goes with the process however
         it ends, SIGKILL included.
         """
+        if not isinstance(self.settings.ledger, Path):
+            raise UserError(f"the ledger {self.settings.ledger} is a PostgreSQL database: "
+                            "`recguard run` takes only an SQLite ledger in this version; set "
+                            "RECGUARD_LEDGER to a file's path")
         path = self.settings.ledger.with_name(self.settings.ledger.name + ".run-lock")
         self._run_lock = open(path, "a")
         try:

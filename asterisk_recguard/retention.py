@@ -127,7 +127,9 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
     """
     began = time.monotonic()
     report = PurgeReport(now=now, actor=actor, dry_run=dry_run)
-    lock = contextlib.nullcontext() if dry_run else _purge_lock(ledger.path)
+    # A database ledger has no file to lock beside it; its writers take turns in the database.
+    lock = (contextlib.nullcontext() if dry_run or ledger.path is None
+            else _purge_lock(ledger.path))
     with lock:
         _finish_pending(ledger, log, report, clock, recordings_dir)
         _delete_expired(ledger, log, report, clock, recordings_dir)

@@ -53,6 +53,6 @@ def register(subparsers: Any) -> None:
 def run_init(args: argparse.Namespace) -> int:
     settings = _dpo.settings(args)
     with Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir) as ledger:
-        print(f"created the ledger {ledger.path} (schema version {ledger.schema_version}); "
+        print(f"created the ledger {ledger.location} (schema version {ledger.schema_version}); "
               "back it up regularly: it cannot be rebuilt from the recordings")
     return 0

@@ -80,8 +80,7 @@ class SqliteEngine:
         self.path = path
         self._after_migration = dict(after_migration or {})
         self._lock = threading.RLock()
-        self._depth = 0  # nesting of write blocks on the thread holding the lock
-        self._commits = GroupCommit(self._lock, lambda: self.connection, str(path))
+        self._commits: GroupCommit[sqlite3.Connection] = GroupCommit(self._lock, lambda: self.connection, str(path))
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -272,27 +271,8 @@ class SqliteEngine:
             with self._read() as conn:
                 yield conn
             return
-        with self._lock:
-            conn = self._require()
-            batch = self._commits.batch(conn)
-            conn.execute("SAVEPOINT ledger_write")
-            self._depth += 1
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO ledger_write")
-                    conn.execute("RELEASE ledger_write")
-                else:
-                    self._commits.lost(batch)
-                raise
-            else:
-                conn.execute("RELEASE ledger_write")
-            finally:
-                self._depth -= 1
-            if self._depth:
-                return  # an outer block of this thread commits
-        self._commits.written(batch)
+        with self._commits.write(self._require) as conn:
+            yield conn
 
     def write_behind(self) -> AbstractContextManager[None]:
         """Writes in this block return before their commit (see :mod:`.groupcommit`)."""
