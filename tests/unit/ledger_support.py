@@ -1,12 +1,13 @@
-"""What the ledger's tests share: a fresh ledger, a call and recordings in
-it, and the SQLite connection behind it for tests of the file itself."""
+"""What the ledger's tests share: a fresh ledger of each engine (an SQLite
+file, and a PostgreSQL database of the throwaway cluster), a call and
+recordings in it, and raw SQL below the API for tests of the database itself."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard.ledger import MIGRATIONS, Ledger, _split_sql
+from asterisk_recguard.ledger.location import DatabaseUrl
 from asterisk_recguard.ledger.sqlite import SqliteEngine
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
@@ -28,10 +30,60 @@ def rid() -> str:
     return uuid.uuid4().hex
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None) as opened:
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A new ledger, once per engine: the same tests hold for both."""
+    where = (tmp_path / "ledger.sqlite3" if request.param == "sqlite"
+             else request.getfixturevalue("pg_url"))
+    with Ledger.create(where, recordings_dir=None) as opened:
         yield opened
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    return (sqlite3.DatabaseError, psycopg.Error)
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+DATABASE_ERRORS = _database_errors()
+INTEGRITY_ERRORS = _integrity_errors()
+
+
+def raw_execute(ledger: Ledger, sql: str) -> None:
+    """One statement below the API (no recguard check in the way), committed
+    on its own: what the database itself allows."""
+    if isinstance(ledger.location, DatabaseUrl):
+        import psycopg
+        with psycopg.connect(ledger.location.url, autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+        return
+    conn = sqlite_connection(ledger)
+    conn.execute(sql)
+
+
+def count_begins(ledger: Ledger, call: Callable[[], object]) -> int:
+    """How many write transactions ``call()`` begins on the ledger's writer."""
+    commits = ledger._engine._commits  # type: ignore[attr-defined]
+    begin = commits._begin
+    begun: list[int] = []
+
+    def counting(conn: object) -> None:
+        begun.append(1)
+        begin(conn)
+
+    commits._begin = counting
+    try:
+        call()
+    finally:
+        commits._begin = begin
+    return len(begun)
 
 
 def start_call(ledger: Ledger, call_id: str = "1700000000.12", caller_hash: str | None = HASH_A,
