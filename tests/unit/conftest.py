@@ -10,6 +10,7 @@ import pytest
 from asterisk_recguard import envfile
 
 from .cli_support import clear_recguard_env
+from .ledger_support import location  # noqa: F401 - a fixture
 from .pg_support import pg_cluster, pg_url  # noqa: F401 - fixtures
 from .recfixtures import World, make_world
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard.ledger import MIGRATIONS, Ledger, _split_sql
-from asterisk_recguard.ledger.location import DatabaseUrl
+from asterisk_recguard.ledger.location import DatabaseUrl, location_of
 from asterisk_recguard.ledger.sqlite import SqliteEngine
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
@@ -34,11 +34,18 @@ ENGINES = ("sqlite", "postgresql")
 
 
 @pytest.fixture(params=ENGINES)
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a new ledger may be made, once per engine: a file's path, or an
+    empty database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "ledger.sqlite3"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def ledger(location: Path | str) -> Iterator[Ledger]:
     """A new ledger, once per engine: the same tests hold for both."""
-    where = (tmp_path / "ledger.sqlite3" if request.param == "sqlite"
-             else request.getfixturevalue("pg_url"))
-    with Ledger.create(where, recordings_dir=None) as opened:
+    with Ledger.create(location, recordings_dir=None) as opened:
         yield opened
 
 
@@ -56,16 +63,20 @@ DATABASE_ERRORS = _database_errors()
 INTEGRITY_ERRORS = _integrity_errors()
 
 
-def raw_execute(ledger: Ledger, sql: str) -> None:
+def raw_execute(where: Ledger | Path | str, sql: str) -> None:
     """One statement below the API (no recguard check in the way), committed
     on its own: what the database itself allows."""
-    if isinstance(ledger.location, DatabaseUrl):
+    location = where.location if isinstance(where, Ledger) else location_of(where)
+    if isinstance(location, DatabaseUrl):
         import psycopg
-        with psycopg.connect(ledger.location.url, autocommit=True) as conn:
+        with psycopg.connect(location.url, autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
         return
-    conn = sqlite_connection(ledger)
-    conn.execute(sql)
+    conn = sqlite3.connect(location, isolation_level=None, timeout=5)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
 
 
 def count_begins(ledger: Ledger, call: Callable[[], object]) -> int:
