@@ -11,7 +11,7 @@ import pytest
 from asterisk_recguard.ledger import Ledger
 
 from .cli_support import env, run
-from .recfixtures import SECRET, T0, World
+from .recfixtures import NUMBER, SECRET, T0, World
 
 DEADLINE = T0 + timedelta(days=1095)
 
@@ -106,3 +106,27 @@ def test_bad_arguments_are_one_line(world: World, capsys: pytest.CaptureFixture[
 def test_copy_has_help_that_teaches(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "ledger", "copy", "--help")
     assert status == 0 and "examples:" in out and "recguard ledger copy --from sqlite:" in out
+
+
+def test_the_commands_work_on_the_copy(world: World, pg_url: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    history(world)
+    assert copy(world, capsys, pg_url)[0] == 0
+    # The audit finds the same on both (the history's purpose change lacks its facts).
+    on_source = run(capsys, "audit", "--verify", *env(world))
+    on_copy = env(world, RECGUARD_LEDGER=pg_url)  # the same env file, now naming the copy
+    assert run(capsys, "audit", "--verify", *on_copy) == on_source
+    assert on_source[0] == 1 and "order,quality" in on_source[1]
+    status, out, _ = run(capsys, "subject", "find", "--caller", NUMBER, *on_copy)
+    assert status == 0 and out.count("finalized") == 2, out
+    recording_id = world.ledger.recordings()[0].recording_id
+    status, _, err = run(capsys, "hold", recording_id, "--reason", "court 7", *on_copy)
+    assert status == 0, err
+    status, out, _ = run(capsys, "access-log", *on_copy)
+    assert status == 0 and "court 7" in out and "DSAR-1" in out
+    status, out, err = run(capsys, "purge", *on_copy)
+    assert status == 0, err
+    assert not world.ledger.recording(recording_id).held  # type: ignore[union-attr]
+    with Ledger(pg_url, seal_secret=SECRET) as target:
+        assert target.recording(recording_id).held  # type: ignore[union-attr]
+        assert target.verify_chains().breaks == []
