@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
 from ..errors import UserError
-from .groupcommit import GroupCommit
+from .connections import Connections
 from .location import DatabaseUrl
 from .postgres_schema import PG_MIGRATIONS, PG_SCHEMA_VERSION
 
@@ -122,20 +120,17 @@ def _begin_serialised(conn: PgConnection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITERS_LOCK,))
 
 
-class PgEngine:
+class PgEngine(Connections[PgConnection]):
     """A ledger database, open; an :class:`~.engine.Engine`."""
 
+    # A snapshot for the whole read; ROLLBACK as it changed nothing.
+    READ_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    READ_END = "ROLLBACK"
+
     def __init__(self, location: DatabaseUrl) -> None:
+        super().__init__(str(location), begin=_begin_serialised)
         self.url = location.url
-        self._where = str(location)
-        url = self.url
-        self._lock = threading.RLock()
-        self._commits: GroupCommit[PgConnection] = GroupCommit(
-            self._lock, lambda: self.connection, self._where, begin=_begin_serialised)
-        self._readers = threading.local()
-        self._reader_connections: list[PgConnection] = []
-        self._readers_lock = threading.Lock()
-        raw = _connect(url, self._where)
+        raw = _connect(self.url, self._where)
         try:
             raw.execute("SET synchronous_commit TO on")
             version = _version(raw, self._where)
@@ -151,7 +146,7 @@ class PgEngine:
         except BaseException:
             raw.close()
             raise
-        self.connection: PgConnection | None = PgConnection(raw)
+        self.connection = PgConnection(raw)
 
     def describe(self) -> str:
         return self._where
@@ -183,58 +178,11 @@ class PgEngine:
         with self._read() as conn:
             return int(conn.execute("SELECT version FROM ledger_schema").fetchone()[0])
 
-    @property
-    def closed(self) -> bool:
-        return self.connection is None
+    def _connect_reader(self) -> PgConnection:
+        return PgConnection(_connect(self.url, self._where))
 
-    def _require(self) -> PgConnection:
-        if self.connection is None:
-            raise RuntimeError(f"ledger {self._where} is closed")
-        return self.connection
-
-    def close(self) -> None:
-        self._commits.stop()  # it commits what is still open first
-        with self._lock, self._readers_lock:
-            for reader in self._reader_connections:
-                reader.close()
-            self._reader_connections.clear()
-            self._readers = threading.local()
-            if self.connection is not None:
-                self.connection.close()
-                self.connection = None
-
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[PgConnection]:
-        """A write block (group-committed, as in SQLite), or a read in a snapshot."""
-        if not write:
-            with self._read() as conn:
-                yield conn
-            return
-        with self._commits.write(self._require) as conn:
-            yield conn
-
-    def write_behind(self) -> AbstractContextManager[None]:
-        return self._commits.behind()
-
-    @contextmanager
-    def _read(self) -> Iterator[PgConnection]:
-        conn: PgConnection | None = getattr(self._readers, "connection", None)
-        if conn is None or conn.raw.closed:
-            conn = self._open_reader()
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            yield conn
-        finally:
-            if not conn.raw.closed:
-                conn.execute("ROLLBACK")  # nothing to keep: it only read
-
-    def _open_reader(self) -> PgConnection:
-        with self._readers_lock:  # not the writers' lock: a read never waits for a commit
-            self._require()
-            conn = PgConnection(_connect(self.url, self._where))
-            self._reader_connections.append(conn)
-        self._readers.connection = conn
-        return conn
+    def _reader_usable(self, conn: PgConnection) -> bool:
+        return not conn.raw.closed
 
 
 def exists(location: DatabaseUrl) -> bool:
