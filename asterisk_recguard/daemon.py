@@ -10,6 +10,7 @@ an invalid new policy is logged and the old one stays.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import fcntl
@@ -46,7 +47,11 @@ def ledger_for_run(settings: Settings) -> Ledger:
     start, a new one. A first start is one with no file at all at
     RECGUARD_LEDGER and no recording in the recordings directory; an empty
     file, or a spool that holds recordings, is a ledger lost, never a new one."""
-    if Ledger.exists(settings.ledger):
+    if not isinstance(settings.ledger, Path):
+        raise UserError(f"the ledger {settings.ledger} is a PostgreSQL database: `recguard run` "
+                        "takes only an SQLite ledger in this version; set RECGUARD_LEDGER to a "
+                        "file's path")
+    if os.path.lexists(settings.ledger):
         return Ledger(settings.ledger, seal_secret=settings.hash_secret)
     return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
                          seal_secret=settings.hash_secret)
@@ -162,10 +167,7 @@ class Daemon:
         The lock is the kernel's (flock), so it goes with the process however
         it ends, SIGKILL included.
         """
-        if not isinstance(self.settings.ledger, Path):
-            raise UserError(f"the ledger {self.settings.ledger} is a PostgreSQL database: "
-                            "`recguard run` takes only an SQLite ledger in this version; set "
-                            "RECGUARD_LEDGER to a file's path")
+        assert isinstance(self.settings.ledger, Path)  # ledger_for_run refused a database
         path = self.settings.ledger.with_name(self.settings.ledger.name + ".run-lock")
         self._run_lock = open(path, "a")
         try:

@@ -44,6 +44,9 @@ class DatabaseUrl:
         except Error:
             raise ValueError(f"not a valid PostgreSQL URL; {URL_HINT}") from None
 
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({str(self)!r})"
+
     def __str__(self) -> str:
         try:
             parts = self.parts()

@@ -212,3 +212,14 @@ def test_a_bad_postgresql_url_is_one_line_that_does_not_echo_it() -> None:
     message = str(raised.value)
     assert "RECGUARD_LEDGER" in message and "not a valid PostgreSQL URL" in message
     assert "s3cret-pw" not in message
+
+
+def test_recguard_run_refuses_a_database_ledger_and_makes_nothing(pg_url: str) -> None:
+    import dataclasses
+
+    from asterisk_recguard.daemon import ledger_for_run
+    from asterisk_recguard.settings import load_settings
+    settings = dataclasses.replace(load_settings(environ=REQUIRED), ledger=DatabaseUrl(pg_url))
+    with pytest.raises(UserError, match="takes only an SQLite ledger"):
+        ledger_for_run(settings)
+    assert not Ledger.exists(pg_url)
