@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 
 from .cli_support import env, run
 from .recfixtures import NUMBER, SECRET, T0, World
@@ -130,3 +130,17 @@ def test_the_commands_work_on_the_copy(world: World, pg_url: str,
     with Ledger(pg_url, seal_secret=SECRET) as target:
         assert target.recording(recording_id).held  # type: ignore[union-attr]
         assert target.verify_chains().breaks == []
+
+
+def test_init_makes_a_database_ledger_once(world: World, pg_url: str,
+                                           capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    empty_spool = tmp_path / "empty-spool"
+    empty_spool.mkdir()
+    args = env(world, RECGUARD_LEDGER=with_password(pg_url),
+               RECGUARD_RECORDINGS_DIR=str(empty_spool))
+    status, out, err = run(capsys, "ledger", "init", *args)
+    assert (status, err) == (0, "") and f"schema version {SCHEMA_VERSION}" in out
+    assert "s3cret-pw" not in out
+    status, out, err = run(capsys, "ledger", "init", *args)
+    assert status == 2 and "already exists" in err and err.count("\n") == 1
+    assert "s3cret-pw" not in err
