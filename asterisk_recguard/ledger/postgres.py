@@ -140,6 +140,13 @@ class PgEngine(Connections[PgConnection]):
                     f"versions up to {PG_SCHEMA_VERSION}; it was written by a newer recguard — "
                     "upgrade recguard (never downgrade against a newer ledger)")
             _migrate(raw, version)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raw.close()
+            raise UserError(
+                f"ledger {self._where} cannot be opened: {_reason(exc)}; a ledger of an older "
+                "recguard is upgraded by its owner: open it once as the role that owns the "
+                "database (e.g. `recguard audit` with RECGUARD_LEDGER naming that role), then "
+                "run config/postgresql/recguard-grants.sql again") from None
         except psycopg.Error as exc:
             raw.close()
             raise UserError(f"ledger {self._where} cannot be opened: {_reason(exc)}") from None

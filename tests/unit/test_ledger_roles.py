@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from asterisk_recguard.devtools.pgcluster import SUPERUSER
+from asterisk_recguard.errors import UserError
 from asterisk_recguard.ledger import Ledger
 from asterisk_recguard.ledger.location import DatabaseUrl
 
@@ -89,3 +90,10 @@ def test_the_guard_role_cannot_rewrite_history(guard_url: str, sql: str) -> None
         start_recording(ledger)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         raw_execute(guard_url, sql)
+
+
+def test_an_upgrade_by_the_guard_role_says_who_upgrades(guard_url: str, pg_url: str) -> None:
+    # A ledger of an older recguard, as far as the guard can tell.
+    raw_execute(pg_url, "UPDATE ledger_schema SET version = 2")
+    with pytest.raises(UserError, match="upgraded by its owner.*recguard-grants.sql"):
+        Ledger(guard_url)
