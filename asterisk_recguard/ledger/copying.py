@@ -48,6 +48,12 @@ def copy_ledger(source: Ledger, target: Ledger) -> CopyReport:
                         "recguard first")
     rows: dict[str, int] = {}
     with dst.transaction() as conn, src.transaction(write=False) as read:
+        unknown = {r[0] for r in read.execute("SELECT name FROM sqlite_master WHERE type = "
+                                              "'table' AND name NOT LIKE 'sqlite%'").fetchall()}
+        if unknown - set(TABLES):
+            raise UserError(f"the ledger {source.location} has tables this recguard does not "
+                            f"copy ({', '.join(sorted(unknown - set(TABLES)))}); nothing was "
+                            "copied: use the recguard that wrote it")
         _refuse_rows(conn, str(target.location))
         for table in TABLES:
             rows[table] = _copy_table(read, conn, table)

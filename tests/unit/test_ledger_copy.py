@@ -11,6 +11,7 @@ import pytest
 from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 
 from .cli_support import env, run
+from .ledger_support import raw_execute
 from .recfixtures import NUMBER, SECRET, T0, World
 
 DEADLINE = T0 + timedelta(days=1095)
@@ -144,3 +145,13 @@ def test_init_makes_a_database_ledger_once(world: World, pg_url: str,
     status, out, err = run(capsys, "ledger", "init", *args)
     assert status == 2 and "already exists" in err and err.count("\n") == 1
     assert "s3cret-pw" not in err
+
+
+def test_copy_refuses_a_ledger_with_a_table_it_does_not_know(world: World, pg_url: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    history(world)
+    raw_execute(world.ledger.path, "CREATE TABLE pause_notes (id INTEGER PRIMARY KEY)")
+    status, out, err = copy(world, capsys, pg_url)
+    assert status == 2 and out == "" and "pause_notes" in err and "nothing was copied" in err
+    with Ledger(pg_url) as target:
+        assert target.recordings() == []

@@ -48,6 +48,15 @@ def test_both_engines_make_the_same_tables(tmp_path: Path, pg_url: str) -> None:
     Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None).close()
     Ledger.create(pg_url, recordings_dir=None).close()
     assert pg_columns(pg_url) == sqlite_columns(tmp_path / "l.sqlite3")
+    # TABLES (what a copy copies) is every table of both.
+    conn = sqlite3.connect(tmp_path / "l.sqlite3")
+    in_sqlite = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT LIKE 'sqlite%'")}
+    conn.close()
+    with psycopg.connect(pg_url) as pg:
+        in_pg = {r[0] for r in pg.execute("SELECT tablename FROM pg_tables "
+                                          "WHERE schemaname = current_schema()")}
+    assert in_sqlite == set(TABLES) == in_pg - {"ledger_schema"}
 
 
 def history(ledger: Ledger) -> None:
