@@ -16,7 +16,8 @@ from asterisk_recguard.ledger import Ledger
 from asterisk_recguard.ledger.location import DatabaseUrl
 
 from .ledger_support import EXPIRED_AT, T0, finalize, raw_execute, start_call, start_recording
-from .recfixtures import SECRET
+from .cli_support import env, run
+from .recfixtures import SECRET, World
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "postgresql"
 
@@ -97,3 +98,12 @@ def test_an_upgrade_by_the_guard_role_says_who_upgrades(guard_url: str, pg_url: 
     raw_execute(pg_url, "UPDATE ledger_schema SET version = 2")
     with pytest.raises(UserError, match="upgraded by its owner.*recguard-grants.sql"):
         Ledger(guard_url)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_database_error_in_a_command_is_one_line(guard_url: str, pg_url: str, world: World,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    raw_execute(pg_url, "REVOKE SELECT ON access_log FROM recguard_guard")
+    status, out, err = run(capsys, "access-log", *env(world, RECGUARD_LEDGER=guard_url))
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("recguard: error: the ledger failed: permission denied for table access_log")
