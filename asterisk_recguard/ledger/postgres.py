@@ -20,7 +20,8 @@ What it keeps of the SQLite engine's guarantees, and how:
   as SQLite's; opening migrates, and a database without a ledger is refused
   (:meth:`PgEngine.create` makes one).
 
-psycopg is imported here only, so a SQLite installation never loads it.
+psycopg is loaded only for a PostgreSQL ledger (by this module, and by
+:mod:`.location` to read a URL), so an SQLite installation never loads it.
 """
 
 from __future__ import annotations
