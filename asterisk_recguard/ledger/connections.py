@@ -55,6 +55,10 @@ class Connections(Generic[C]):
             raise RuntimeError(f"ledger {self._where} is closed")
         return self.connection
 
+    def _writer(self) -> C:
+        """The writer connection for the next write (the caller holds the writers' lock)."""
+        return self._require()
+
     def close(self) -> None:
         self._commits.stop()  # it commits what is still open first
         with self._lock, self._readers_lock:
@@ -75,7 +79,7 @@ class Connections(Generic[C]):
             with self._read() as conn:
                 yield conn
             return
-        with self._commits.write(self._require) as conn:
+        with self._commits.write(self._writer) as conn:
             yield conn
 
     def write_behind(self) -> AbstractContextManager[None]:
@@ -86,17 +90,28 @@ class Connections(Generic[C]):
     def _read(self) -> Iterator[C]:
         conn: C | None = getattr(self._readers, "connection", None)
         if conn is None or not self._reader_usable(conn):
-            conn = self._open_reader()
-        conn.execute(self.READ_BEGIN)
+            conn = self._open_reader(conn)
+        try:
+            conn.execute(self.READ_BEGIN)
+        except Exception:
+            if self._reader_usable(conn):
+                raise
+            # The server dropped the session; nothing was read yet, so read on a new one.
+            conn = self._open_reader(conn)
+            conn.execute(self.READ_BEGIN)
         try:
             yield conn
         finally:
             if self._reader_usable(conn):
                 conn.execute(self.READ_END)
 
-    def _open_reader(self) -> C:
+    def _open_reader(self, dead: C | None = None) -> C:
+        """A new reader for this thread, in place of ``dead`` if it had one."""
         with self._readers_lock:  # not the writers' lock: a read never waits for a commit
             self._require()
+            if dead is not None and dead in self._reader_connections:
+                self._reader_connections.remove(dead)
+                dead.close()
             conn = self._connect_reader()
             self._reader_connections.append(conn)
         self._readers.connection = conn

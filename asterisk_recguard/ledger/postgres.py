@@ -41,6 +41,8 @@ from .postgres_schema import PG_MIGRATIONS, PG_SCHEMA_VERSION
 
 # The advisory lock every ledger write transaction takes ("recguard" as a number).
 WRITERS_LOCK = 0x7265636775617264
+# A write returns once its commit is flushed, whatever the server's default.
+_DURABLE = "SET synchronous_commit TO on"
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%")
 
@@ -133,7 +135,7 @@ class PgEngine(Connections[PgConnection]):
         self.url = location.url
         raw = _connect(self.url, self._where)
         try:
-            raw.execute("SET synchronous_commit TO on")
+            raw.execute(_DURABLE)
             version = _version(raw, self._where)
             if version > PG_SCHEMA_VERSION:
                 raise UserError(
@@ -185,6 +187,17 @@ class PgEngine(Connections[PgConnection]):
     def schema_version(self) -> int:
         with self._read() as conn:
             return int(conn.execute("SELECT version FROM ledger_schema").fetchone()[0])
+
+    def _writer(self) -> PgConnection:
+        """A new session when the last one broke (the server restarted, or the
+        network failed): the writes of the broken one failed with it, and
+        the next ones go through once the server answers again."""
+        conn = self._require()
+        if conn.raw.closed:
+            raw = _connect(self.url, self._where)
+            raw.execute(_DURABLE)
+            conn = self.connection = PgConnection(raw)
+        return conn
 
     def _connect_reader(self) -> PgConnection:
         return PgConnection(_connect(self.url, self._where))

@@ -232,3 +232,17 @@ def test_recguard_run_refuses_a_database_ledger_and_makes_nothing(pg_url: str) -
     with pytest.raises(UserError, match="takes only an SQLite ledger"):
         ledger_for_run(settings)
     assert not Ledger.exists(pg_url)
+
+
+def test_writes_go_on_after_the_server_dropped_the_session(pg_url: str) -> None:
+    with Ledger.create(pg_url, recordings_dir=None, seal_secret=SECRET) as ledger:
+        ledger.log_access(actor="dpo", action="access", reason="before")
+        assert ledger.access_log()  # this thread's reader is open too
+        # With a timeout, it returns once the sessions are gone.
+        raw_execute(pg_url, "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(psycopg.OperationalError):
+            ledger.log_access(actor="dpo", action="access", reason="lost with the session")
+        ledger.log_access(actor="dpo", action="access", reason="after")
+        assert [e.reason for e in ledger.access_log()] == ["before", "after"]
+        assert ledger.verify_chains().breaks == []
