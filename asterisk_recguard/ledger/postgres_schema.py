@@ -11,7 +11,10 @@ whatever the database's locale: the timestamps are compared as text.
 The version applied is the one row of ``ledger_schema``. Migration N here is
 SQLite's migration N, so a new SQLite migration needs its PostgreSQL twin
 appended to :data:`PG_MIGRATIONS` (tests/unit/test_ledger_engines.py checks
-the two agree). Append only; never edit an applied one.
+the two agree, table by table and column by column). Append only; never edit
+an applied one. A migration that adds a table also adds it to :data:`TABLES`
+(parents before children: the order ``recguard ledger copy`` copies in) and
+to the guard's grants in config/postgresql/recguard-grants.sql.
 """
 
 from __future__ import annotations
