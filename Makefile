@@ -6,7 +6,7 @@ PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 RECGUARD    := $(VENV)/bin/recguard
 # Debian packages, each as COMMAND:PACKAGE when the package's command has another name.
-SYSTEM_DEPS := mmdebstrap espeak-ng sox sipp:sip-tester promtool:prometheus chromium:chromium
+SYSTEM_DEPS := mmdebstrap espeak-ng sox sipp:sip-tester promtool:prometheus chromium:chromium pg_ctlcluster:postgresql
 PYTEST_ARGS ?=
 
 .PHONY: help demo test unit integration bench system-deps venv sandbox-up sandbox-down clean

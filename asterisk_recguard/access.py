@@ -58,7 +58,7 @@ def check_recording_id(text: str) -> str:
 def get_recording(ledger: Ledger, recording_id: str) -> Recording:
     rec = ledger.recording(check_recording_id(recording_id))
     if rec is None:
-        raise UserError(f"no recording {recording_id} in the ledger {ledger.path}")
+        raise UserError(f"no recording {recording_id} in the ledger {ledger.location}")
     return rec
 
 

@@ -49,6 +49,10 @@ def ledger_for_run(settings: Settings) -> Ledger:
     start, a new one. A first start is one with no file at all at
     RECGUARD_LEDGER and no recording in the recordings directory; an empty
     file, or a spool that holds recordings, is a ledger lost, never a new one."""
+    if not isinstance(settings.ledger, Path):
+        raise UserError(f"the ledger {settings.ledger} is a PostgreSQL database: `recguard run` "
+                        "takes only an SQLite ledger in this version; set RECGUARD_LEDGER to a "
+                        "file's path")
     if os.path.lexists(settings.ledger):
         return Ledger(settings.ledger, seal_secret=settings.hash_secret)
     return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
@@ -116,11 +120,15 @@ class Daemon:
         self.metrics_server: WSGIServer | None = None
         self.metrics.registry.register(ScrapeCollector(Readings(
             recording_counts=self.ledger.recording_counts,
-            last_purge=lambda: last_purge(settings.ledger),
+            last_purge=self._last_purge,
             connected={"ari": self.events.connected.is_set, "ami": self.ami.connected.is_set},
             tracked_calls=self.guard.tracked_calls,
             policy=lambda: self.policy.label,
         )))
+
+    def _last_purge(self) -> float | None:
+        path = self.ledger.path
+        return last_purge(path) if path is not None else None
 
     def _serve_metrics(self) -> None:
         """Not fatal: a guard without its metrics still guards; the warning says why."""
@@ -193,6 +201,7 @@ class Daemon:
         The lock is the kernel's (flock), so it goes with the process however
         it ends, SIGKILL included.
         """
+        assert isinstance(self.settings.ledger, Path)  # ledger_for_run refused a database
         path = self.settings.ledger.with_name(self.settings.ledger.name + ".run-lock")
         self._run_lock = open(path, "a")
         try:

@@ -150,7 +150,9 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
     """
     began = time.monotonic()
     report = PurgeReport(now=now, actor=actor, dry_run=dry_run)
-    lock = contextlib.nullcontext() if dry_run else _purge_lock(ledger.path)
+    # A database ledger has no file to lock beside it; its writers take turns in the database.
+    lock = (contextlib.nullcontext() if dry_run or ledger.path is None
+            else _purge_lock(ledger.path))
     with lock:
         _finish_pending(ledger, log, report, clock, recordings_dir)
         _delete_expired(ledger, log, report, clock, recordings_dir)
@@ -162,7 +164,9 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
                 log, scan, actor=report.actor, dry_run=dry_run,
                 failed=lambda what, exc: _fail(log, report, what, exc)))
     report.duration_s = round(time.monotonic() - began, 3)
-    if report.ok and not dry_run:
+    if report.ok and not dry_run and ledger.path is not None:
+        # Beside an SQLite ledger; a database ledger's guard has no stamp yet
+        # (recguard run takes only an SQLite ledger so far).
         _stamp(ledger.path)
 
     log.emit(

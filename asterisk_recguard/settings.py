@@ -26,6 +26,7 @@ from .display import ECHO_LIMIT, printable
 # raw_value is re-exported: `recguard logs` reads one raw value from here even
 # when the rest of the configuration is incomplete.
 from .envfile import ENV_FILE_VARIABLE, PREFIX, SettingsError, raw_value, read_sources
+from .ledger.location import DatabaseUrl, is_url
 from .resources import default_policy_path
 
 DEFAULT_ARI_URL = "http://127.0.0.1:8088/ari"
@@ -74,7 +75,7 @@ class Settings:
     ami_host: str = DEFAULT_AMI_HOST
     ami_port: int = DEFAULT_AMI_PORT
     policy: Path = field(default_factory=default_policy_path)
-    ledger: Path = DEFAULT_LEDGER
+    ledger: Path | DatabaseUrl = DEFAULT_LEDGER  # a file, or a PostgreSQL database
     recordings_dir: Path = DEFAULT_RECORDINGS_DIR
     decision_log: Path = DEFAULT_DECISION_LOG
     encryption: bool = True
@@ -102,8 +103,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
                 value = REDACTED
-            elif isinstance(value, Path):
-                value = str(value)
+            elif isinstance(value, (Path, DatabaseUrl)):
+                value = str(value)  # a database's URL without its password
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
@@ -240,6 +241,15 @@ def _absolute_path(raw: str) -> Path:
     return path
 
 
+def _ledger(raw: str) -> Path | DatabaseUrl:
+    if not is_url(raw.strip()):
+        return _absolute_path(raw)
+    try:
+        return DatabaseUrl.parse(raw)
+    except ValueError as exc:
+        raise _Bad(f"is {exc}") from None  # the URL is not echoed: it may hold a password
+
+
 def _switch(raw: str) -> bool:
     return _on_off(raw) == "on"
 
@@ -316,8 +326,9 @@ _KEYS: dict[str, _Key] = {
     "POLICY": _Key("policy", _absolute_path,
                    "set it to the absolute path of the policy TOML file, e.g. "
                    "/etc/recguard/policy.toml", default_policy_path),
-    "LEDGER": _Key("ledger", _absolute_path, "set it to an absolute path for the SQLite "
-                   f"ledger, e.g. {DEFAULT_LEDGER}", lambda: DEFAULT_LEDGER),
+    "LEDGER": _Key("ledger", _ledger, "set it to an absolute path for the SQLite "
+                   f"ledger, e.g. {DEFAULT_LEDGER}, or to a postgresql:// URL",
+                   lambda: DEFAULT_LEDGER),
     "RECORDINGS_DIR": _Key("recordings_dir", _absolute_path,
                            "set it to the absolute path of the directory MixMonitor writes to, "
                            f"e.g. {DEFAULT_RECORDINGS_DIR}", lambda: DEFAULT_RECORDINGS_DIR),

@@ -45,6 +45,13 @@ def one_line_errors(func: Command) -> Command:
             raise UserError(f"{exc.strerror or exc}{where}{hint}") from None
         except sqlite3.Error as exc:
             raise UserError(f"the ledger failed: {exc}") from None
+        except Exception as exc:
+            # psycopg's errors, told apart without importing it for an SQLite ledger.
+            if not type(exc).__module__.startswith("psycopg"):
+                raise
+            first = str(exc).strip().splitlines()
+            raise UserError(f"the ledger failed: {first[0] if first else type(exc).__name__}"
+                            ) from None
 
     return wrapper
 

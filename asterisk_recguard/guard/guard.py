@@ -238,8 +238,10 @@ class Guard:
         self.reconciler.run()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Until the lanes are empty and every scheduled file task has finished."""
+        """Until the lanes are empty, every scheduled file task has finished,
+        and what they wrote behind is committed."""
         wait_idle(self.lanes, self.workers, timeout)
+        self.passes.ledger.sync()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         self.accepting = False

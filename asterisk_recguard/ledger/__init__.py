@@ -42,8 +42,9 @@ AMI threads), serialised by a re-entrant lock; every public method is one
 transaction.
 
 The package: :mod:`.face` (the Ledger), :mod:`.engine` (what a database must
-offer) and :mod:`.sqlite` (the embedded one), :mod:`.schema` (tables and
-migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
+offer), :mod:`.sqlite` (the embedded one) and :mod:`.postgres` (a PostgreSQL
+database instead, selected by a ``postgresql://`` URL; :mod:`.copying` moves a
+file's ledger into one), :mod:`.schema` (tables and migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
 checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
 :mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.pauses`, :mod:`.period`.

@@ -58,9 +58,9 @@ class CallTable:
                    VALUES (?, ?, ?, ?, ?, coalesce(?, '{}'), ?)
                    ON CONFLICT (call_id) DO UPDATE SET
                        channel = excluded.channel,
-                       linkedid = coalesce(excluded.linkedid, linkedid),
-                       caller_hash = coalesce(excluded.caller_hash, caller_hash),
-                       last_facts = coalesce(?, last_facts)""",
+                       linkedid = coalesce(excluded.linkedid, calls.linkedid),
+                       caller_hash = coalesce(excluded.caller_hash, calls.caller_hash),
+                       last_facts = coalesce(?, calls.last_facts)""",
                 (call_id, channel, linkedid, caller_hash, started, facts_json,
                  CallStatus.LIVE.value, facts_json),
             )

@@ -66,6 +66,10 @@ class Engine(Protocol):
         which follows within a commit's time."""
         ...
 
+    def sync(self) -> None:
+        """Wait until every write made so far (written behind too) is committed."""
+        ...
+
     def observe_commits(self, callback: Callable[[float], None] | None) -> None:
         """Have ``callback`` told the seconds of each commit (None: no one)."""
         ...

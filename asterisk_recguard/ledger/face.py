@@ -3,6 +3,7 @@ every table's methods, each one transaction."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,6 +17,7 @@ from .chain import Chain, ChainReport
 from .engine import Engine
 from .journal import Journal
 from .listings import RecordingLists
+from .location import DatabaseUrl, Location, location_of
 from .pauses import PauseTable
 from .period import PeriodReads
 from .recordings import RecordingTable
@@ -29,20 +31,37 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
 
     ``Ledger(path)`` opens the existing ledger at ``path`` (migrating it as
     needed) and refuses a missing or empty file; :meth:`create` makes a new
-    one. It may be shared by threads: transactions take turns.
+    one. A ``postgresql://`` URL in place of the path opens the ledger in
+    that PostgreSQL database instead (:mod:`.postgres`). It may be shared by threads: transactions take turns.
     ``seal_secret`` (RECGUARD_HASH_SECRET) seals the rows of the append-only
     tables as they are written and lets :meth:`verify_chains` check the seals;
     without it rows are linked but not sealed (see :mod:`.chain`).
     """
 
-    def __init__(self, path: str | Path, *, seal_secret: str | bytes | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | DatabaseUrl, *,
+                 seal_secret: str | bytes | None = None) -> None:
+        self.location: Location = location_of(path)
+        # The SQLite file, for what lives beside it (locks); None for a database.
+        self.path: Path | None = self.location if isinstance(self.location, Path) else None
         self._chain = Chain(seal_secret)
-        self._engine: Engine = SqliteEngine(self.path,
-                                            after_migration={CHAINED_AT: self._chain.backfill})
+        if isinstance(self.location, DatabaseUrl):
+            from .postgres import PgEngine  # psycopg is loaded for a PostgreSQL ledger only
+            self._engine: Engine = PgEngine(self.location)
+        else:
+            self._engine = SqliteEngine(self.location,
+                                        after_migration={CHAINED_AT: self._chain.backfill})
+
+    @staticmethod
+    def exists(path: str | Path | DatabaseUrl) -> bool:
+        """Whether there is a ledger (or anything at all, for a file) at ``path``."""
+        location = location_of(path)
+        if isinstance(location, DatabaseUrl):
+            from .postgres import exists
+            return exists(location)
+        return os.path.lexists(location)
 
     @classmethod
-    def create(cls, path: str | Path, *, recordings_dir: Path | None,
+    def create(cls, path: str | Path | DatabaseUrl, *, recordings_dir: Path | None,
                seal_secret: str | bytes | None = None) -> Ledger:
         """A new, empty ledger at ``path``, where no file may exist; open.
 
@@ -51,24 +70,29 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
         --orphans`` would delete it). ``None`` only for a ledger that accounts
         for no recordings directory (tests, benchmarks).
         """
-        path = Path(path)
+        location = location_of(path)
         try:
             found = recordings_in(recordings_dir) if recordings_dir is not None else []
         except OSError as exc:
             # Unknown is not empty: a ledger is made only beside a spool known to hold nothing.
             raise UserError(
                 f"cannot list the recordings directory {recordings_dir} ({exc.strerror}), so no "
-                f"ledger is made at {path}; run as the user `recguard run` runs as"
+                f"ledger is made at {location}; run as the user `recguard run` runs as"
             ) from None
         if found:
             count = f"{len(found)} recording{'s' if len(found) > 1 else ''}"
             raise UserError(
-                f"no ledger at {path}, but the recordings directory {recordings_dir} holds {count} "
+                f"no ledger at {location}, but the recordings directory {recordings_dir} holds {count} "
                 f"(e.g. {found[0].name}); a new ledger would take every one for an orphan: restore "
                 "the ledger from its backup, or set RECGUARD_LEDGER to where it is"
             )
-        SqliteEngine.create(path, after_migration={CHAINED_AT: Chain(seal_secret).backfill})
-        return cls(path, seal_secret=seal_secret)
+        if isinstance(location, DatabaseUrl):
+            from .postgres import PgEngine
+            PgEngine.create(location)
+        else:
+            SqliteEngine.create(location,
+                                after_migration={CHAINED_AT: Chain(seal_secret).backfill})
+        return cls(location, seal_secret=seal_secret)
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"
@@ -76,6 +100,11 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
     def write_behind(self) -> AbstractContextManager[None]:
         """Writes in this block return before their commit (see the engine's)."""
         return self._engine.write_behind()
+
+    def sync(self) -> None:
+        """Wait until every write made so far, written behind too, is committed:
+        what a reader (another process, a check) sees from then on includes it."""
+        self._engine.sync()
 
     def observe_commits(self, callback: Callable[[float], None] | None) -> None:
         """Have ``callback`` told how many seconds each commit took (for metrics;

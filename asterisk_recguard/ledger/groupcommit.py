@@ -20,12 +20,36 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 # A writer waits this long for the commit of its write before it gives up
 # with an error; only a stalled disk comes near it.
 COMMIT_WAIT_S = 60.0
+
+
+class CommitError(sqlite3.OperationalError):
+    """A write's commit failed or did not come: the write is not in the ledger.
+    An OperationalError whatever the engine, as it always was for SQLite's."""
+
+
+class Writer(Protocol):
+    """The writer connection, as group commit uses it (sqlite3's, or an engine's adapter)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+W = TypeVar("W", bound=Writer)
+
+
+def begin_immediate(conn: Writer) -> None:
+    # IMMEDIATE so that a second process (a CLI purge next to the daemon)
+    # waits at BEGIN rather than failing half-way.
+    conn.execute("BEGIN IMMEDIATE")
 
 
 class Batch:
@@ -36,11 +60,14 @@ class Batch:
         self.error: BaseException | None = None
 
 
-class GroupCommit:
-    def __init__(self, lock: threading.RLock, connection: Callable[[], sqlite3.Connection | None],
-                 describe: str) -> None:
+class GroupCommit(Generic[W]):
+    def __init__(self, lock: threading.RLock, connection: Callable[[], W | None],
+                 describe: str, begin: Callable[[W], None] = begin_immediate) -> None:
+        """``begin`` opens a write transaction that no other process's can
+        interleave with (the engine's way of serialising writers)."""
         self._lock = lock  # the writer connection's: held to write, and to commit
         self._connection = connection
+        self._begin = begin
         self._describe = describe
         self._batch: Batch | None = None
         self._wake = threading.Condition()
@@ -50,13 +77,40 @@ class GroupCommit:
         self._behind = threading.local()
         # Told each COMMIT's seconds (the daemon's metrics), on the committer thread.
         self.on_commit: Callable[[float], None] | None = None
+        self._depth = 0  # nesting of write blocks on the thread holding the lock
 
-    def batch(self, conn: sqlite3.Connection) -> Batch:
+    @contextmanager
+    def write(self, require: Callable[[], W]) -> Iterator[W]:
+        """One write block on the connection ``require`` gives (or raises for,
+        once closed): a savepoint of the open batch, durable when the block's
+        caller gets control back; a block that raises rolls back only itself.
+        Nested blocks of one thread share the outer one's commit."""
+        with self._lock:
+            conn = require()
+            batch = self.batch(conn)
+            conn.execute("SAVEPOINT ledger_write")
+            self._depth += 1
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO ledger_write")
+                    conn.execute("RELEASE ledger_write")
+                else:
+                    self.lost(batch)
+                raise
+            else:
+                conn.execute("RELEASE ledger_write")
+            finally:
+                self._depth -= 1
+            if self._depth:
+                return  # an outer block of this thread commits
+        self.written(batch)
+
+    def batch(self, conn: W) -> Batch:
         """The open batch a write joins (the caller holds the lock); one is begun if none is."""
         if not conn.in_transaction:
-            # IMMEDIATE so that a second process (a CLI purge next to the
-            # daemon) waits at BEGIN rather than failing half-way.
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             self._batch = Batch()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="ledger-commit", daemon=True)
@@ -75,11 +129,21 @@ class GroupCommit:
         if getattr(self._behind, "on", False):
             return
         if not batch.done.wait(COMMIT_WAIT_S):
-            raise sqlite3.OperationalError(
+            raise CommitError(
                 f"ledger {self._describe}: no commit within {COMMIT_WAIT_S:g} s (is the disk stalled?)")
         if batch.error is not None:
-            raise sqlite3.OperationalError(
+            raise CommitError(
                 f"ledger {self._describe}: the commit failed ({batch.error})") from batch.error
+
+    def sync(self) -> None:
+        """Wait until every write made so far, written behind or not, is committed."""
+        with self._lock:
+            batch = self._batch
+        if batch is not None:
+            self._want()
+            if not batch.done.wait(COMMIT_WAIT_S):
+                raise CommitError(
+                    f"ledger {self._describe}: no commit within {COMMIT_WAIT_S:g} s (is the disk stalled?)")
 
     @contextmanager
     def behind(self) -> Iterator[None]:

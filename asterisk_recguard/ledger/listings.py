@@ -31,7 +31,7 @@ class RecordingLists:
         ordered by start: one query for readers that need the whole picture
         (the consistency audit) rather than a union of the purpose-built ones."""
         if statuses is None:
-            return self._recordings("1 ORDER BY started_at, recording_id")
+            return self._recordings("TRUE ORDER BY started_at, recording_id")
         if isinstance(statuses, str):
             raise TypeError("statuses must be a collection of status names, not one string")
         wanted = sorted(set(statuses))

@@ -31,10 +31,12 @@ class PauseTable:
             row = conn.execute("SELECT * FROM recording_pauses WHERE recording_id = ? AND resumed_at IS NULL",
                                (recording_id,)).fetchone()
             if row is None:
-                cursor = conn.execute(
+                conn.execute(
                     "INSERT INTO recording_pauses (recording_id, paused_at, paused_by) VALUES (?, ?, ?)",
                     (recording_id, format_ts(at or utcnow()), by))
-                row = conn.execute("SELECT * FROM recording_pauses WHERE id = ?", (cursor.lastrowid,)).fetchone()
+                # The one open pause of the recording: the row just written, on either engine.
+                row = conn.execute("SELECT * FROM recording_pauses WHERE recording_id = ? AND resumed_at IS NULL",
+                                   (recording_id,)).fetchone()
             return PauseInterval._from_row(row)
 
     def pauses_closed(self, recording_id: str, *, by: str, at: datetime | None = None) -> list[PauseInterval]:
@@ -48,8 +50,9 @@ class PauseTable:
             when = format_ts(at or utcnow())
             for pause_id in ids:
                 # Never before its start: clocks of two threads may disagree by a hair.
-                conn.execute("UPDATE recording_pauses SET resumed_at = max(paused_at, ?), resumed_by = ? "
-                             "WHERE id = ?", (when, by, pause_id))
+                # Never before its start (a clock step back): CASE, as both engines write it.
+                conn.execute("UPDATE recording_pauses SET resumed_at = CASE WHEN paused_at > ? THEN paused_at "
+                             "ELSE ? END, resumed_by = ? WHERE id = ?", (when, when, by, pause_id))
             return [PauseInterval._from_row(conn.execute("SELECT * FROM recording_pauses WHERE id = ?",
                                                          (pause_id,)).fetchone()) for pause_id in ids]
 

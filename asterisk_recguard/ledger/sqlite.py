@@ -23,13 +23,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import UserError
-from .groupcommit import GroupCommit
+from .connections import Connections
 from .schema import MIGRATIONS, SCHEMA_VERSION, _split_sql
 
 
@@ -68,7 +67,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-class SqliteEngine:
+class SqliteEngine(Connections[sqlite3.Connection]):
     """The ledger file, open; an :class:`~.engine.Engine`."""
 
     def __init__(self, path: Path, *,
@@ -77,15 +76,10 @@ class SqliteEngine:
         """``after_migration``: Python steps by schema version, each run after
         that migration's SQL and in its transaction (filling new columns of
         the rows already there)."""
+        super().__init__(str(path))
         self.path = path
         self._after_migration = dict(after_migration or {})
-        self._lock = threading.RLock()
-        self._depth = 0  # nesting of write blocks on the thread holding the lock
-        self._commits = GroupCommit(self._lock, lambda: self.connection, str(path))
-        self._readers = threading.local()
-        self._reader_connections: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        self.connection: sqlite3.Connection | None = self._open()
+        self.connection = self._open()
 
     def describe(self) -> str:
         return str(self.path)
@@ -243,83 +237,10 @@ class SqliteEngine:
         with self._lock:
             return int(self._require().execute("PRAGMA user_version").fetchone()[0])
 
-    def close(self) -> None:
-        self._commits.stop()  # it commits what is still open first
-        with self._lock, self._readers_lock:
-            for reader in self._reader_connections:
-                reader.close()
-            self._reader_connections.clear()
-            self._readers = threading.local()
-            if self.connection is not None:
-                self.connection.close()
-                self.connection = None
-
-    @property
-    def closed(self) -> bool:
-        return self.connection is None
-
-    def _require(self) -> sqlite3.Connection:
-        if self.connection is None:
-            raise RuntimeError(f"ledger {self.path} is closed")
-        return self.connection
-
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write block: in a savepoint of the open transaction, durable when
-        the block's caller gets control back. A read: a snapshot of what is
-        committed, on the thread's own connection."""
-        if not write:
-            with self._read() as conn:
-                yield conn
-            return
-        with self._lock:
-            conn = self._require()
-            batch = self._commits.batch(conn)
-            conn.execute("SAVEPOINT ledger_write")
-            self._depth += 1
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO ledger_write")
-                    conn.execute("RELEASE ledger_write")
-                else:
-                    self._commits.lost(batch)
-                raise
-            else:
-                conn.execute("RELEASE ledger_write")
-            finally:
-                self._depth -= 1
-            if self._depth:
-                return  # an outer block of this thread commits
-        self._commits.written(batch)
-
-    def observe_commits(self, callback: Callable[[float], None] | None) -> None:
-        self._commits.on_commit = callback
-
-    def write_behind(self) -> AbstractContextManager[None]:
-        """Writes in this block return before their commit (see :mod:`.groupcommit`)."""
-        return self._commits.behind()
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if conn is None:
-            conn = self._open_reader()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
-
-    def _open_reader(self) -> sqlite3.Connection:
-        with self._readers_lock:  # not the writers' lock: a read never waits for a commit
-            self._require()
-            conn = sqlite3.connect(_existing(self.path), uri=True, timeout=5.0,
-                                   isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA query_only = ON")
-            self._reader_connections.append(conn)
-        self._readers.connection = conn
+    def _connect_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(_existing(self.path), uri=True, timeout=5.0,
+                               isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA query_only = ON")
         return conn

@@ -11,6 +11,8 @@ from hypothesis import settings
 from asterisk_recguard import envfile
 
 from .cli_support import clear_recguard_env
+from .ledger_support import location  # noqa: F401 - a fixture
+from .pg_support import pg_cluster, pg_url  # noqa: F401 - fixtures
 from .recfixtures import World, make_world
 
 # Property tests check what decide() answers, not how fast: Hypothesis's

@@ -1,12 +1,13 @@
-"""What the ledger's tests share: a fresh ledger, a call and recordings in
-it, and the SQLite connection behind it for tests of the file itself."""
+"""What the ledger's tests share: a fresh ledger of each engine (an SQLite
+file, and a PostgreSQL database of the throwaway cluster), a call and
+recordings in it, and raw SQL below the API for tests of the database itself."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_recguard.ledger import MIGRATIONS, Ledger, _split_sql
+from asterisk_recguard.ledger.location import DatabaseUrl, location_of
 from asterisk_recguard.ledger.sqlite import SqliteEngine
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
@@ -28,10 +30,71 @@ def rid() -> str:
     return uuid.uuid4().hex
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a new ledger may be made, once per engine: a file's path, or an
+    empty database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "ledger.sqlite3"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None) as opened:
+def ledger(location: Path | str) -> Iterator[Ledger]:
+    """A new ledger, once per engine: the same tests hold for both."""
+    with Ledger.create(location, recordings_dir=None) as opened:
         yield opened
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    return (sqlite3.DatabaseError, psycopg.Error)
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+DATABASE_ERRORS = _database_errors()
+INTEGRITY_ERRORS = _integrity_errors()
+
+
+def raw_execute(where: Ledger | Path | str, sql: str) -> None:
+    """One statement below the API (no recguard check in the way), committed
+    on its own: what the database itself allows."""
+    location = where.location if isinstance(where, Ledger) else location_of(where)
+    if isinstance(location, DatabaseUrl):
+        import psycopg
+        with psycopg.connect(location.url, autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+        return
+    conn = sqlite3.connect(location, isolation_level=None, timeout=5)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
+
+
+def count_begins(ledger: Ledger, call: Callable[[], object]) -> int:
+    """How many write transactions ``call()`` begins on the ledger's writer."""
+    commits = ledger._engine._commits  # type: ignore[attr-defined]
+    begin = commits._begin
+    begun: list[int] = []
+
+    def counting(conn: object) -> None:
+        begun.append(1)
+        begin(conn)
+
+    commits._begin = counting
+    try:
+        call()
+    finally:
+        commits._begin = begin
+    return len(begun)
 
 
 def start_call(ledger: Ledger, call_id: str = "1700000000.12", caller_hash: str | None = HASH_A,

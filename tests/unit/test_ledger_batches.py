@@ -13,9 +13,9 @@ from asterisk_recguard.ledger import MAX_BATCH, Ledger
 from .ledger_support import (  # noqa: F401 - ledger is a fixture
     EXPIRED_AT,
     T0,
+    count_begins,
     finalize,
     ledger,
-    sqlite_connection,
     start_call,
     start_recording,
 )
@@ -32,19 +32,7 @@ def expired_recordings(ledger: Ledger, count: int) -> list[str]:
 def transactions(ledger: Ledger, call: Callable[[], object]) -> int:
     """How many write transactions ``call()`` opens on the ledger's connection:
     a batch is worth doing only if it is one commit (one fsync), not one per id."""
-    begun: list[str] = []
-
-    def trace(sql: str) -> None:
-        if sql == "BEGIN IMMEDIATE":
-            begun.append(sql)
-
-    conn = sqlite_connection(ledger)
-    conn.set_trace_callback(trace)
-    try:
-        call()
-    finally:
-        conn.set_trace_callback(None)
-    return len(begun)
+    return count_begins(ledger, call)
 
 
 def test_batch_deletion_of_one_recording_is_two_step(ledger: Ledger) -> None:

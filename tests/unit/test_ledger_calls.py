@@ -3,7 +3,6 @@ append-only decisions, and refusal of clear caller numbers."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -11,11 +10,13 @@ import pytest
 from asterisk_recguard.ledger import Ledger, UnknownRecord
 
 from .ledger_support import (  # noqa: F401 - ledger is a fixture
+    DATABASE_ERRORS,
     HASH_A,
+    INTEGRITY_ERRORS,
     T0,
     ledger,
     rid,
-    sqlite_connection,
+    raw_execute,
     start_call,
 )
 
@@ -89,11 +90,10 @@ def test_decisions_and_access_log_are_append_only(ledger: Ledger) -> None:
     ledger.record_decision("1700000000.12", trigger="gate", facts={}, record=False, purposes=[],
                            rejected=[], policy="v1", action="none")
     ledger.log_access(actor="dpo", action="export", reason="subject request 17")
-    conn = sqlite_connection(ledger)
     for sql in ("UPDATE decisions SET action = 'start'", "DELETE FROM decisions",
                 "UPDATE access_log SET reason = 'x'", "DELETE FROM access_log"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute(sql)
+        with pytest.raises(DATABASE_ERRORS, match="append-only"):
+            raw_execute(ledger, sql)
     assert ledger.access_log()[0].reason == "subject request 17"
 
 
@@ -125,10 +125,9 @@ def test_facts_with_a_caller_number_field_are_refused(ledger: Ledger, key: str) 
 
 
 def test_the_schema_itself_refuses_a_clear_number(ledger: Ledger) -> None:
-    conn = sqlite_connection(ledger)
-    with pytest.raises(sqlite3.IntegrityError):
-        conn.execute("INSERT INTO calls (call_id, channel, caller_hash, started_at) "
-                     "VALUES ('x', 'c', '+38640123456', '2026-01-01T00:00:00.000000Z')")
+    with pytest.raises(INTEGRITY_ERRORS):
+        raw_execute(ledger, "INSERT INTO calls (call_id, channel, caller_hash, started_at) "
+                            "VALUES ('x', 'c', '+38640123456', '2026-01-01T00:00:00.000000Z')")
 
 
 def test_policy_objects_are_stored_as_json(ledger: Ledger) -> None:

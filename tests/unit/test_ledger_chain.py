@@ -19,7 +19,7 @@ from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger
 from asterisk_recguard.settings import load_settings
 
 from .cli_support import env, run
-from .ledger_support import ledger_file_at
+from .ledger_support import DATABASE_ERRORS, ledger_file_at, raw_execute
 from .recfixtures import SECRET, World, env_file
 
 CALL = "1700000000.1"
@@ -173,10 +173,10 @@ def test_a_removed_seal_is_named(world: World, capsys: pytest.CaptureFixture[str
     assert status == 1 and named(lines, "access_log", 3) and "seal" in lines[0], lines
 
 
-def test_another_secret_is_named_at_the_first_row(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
+def test_another_secret_is_named_at_the_first_row(location: Path | str) -> None:
+    with Ledger.create(location, recordings_dir=None, seal_secret=SECRET) as ledger:
         write_history(ledger)
-    with Ledger(tmp_path / "l.sqlite3", seal_secret="another-secret-" + "x" * 32) as ledger:
+    with Ledger(location, seal_secret="another-secret-" + "x" * 32) as ledger:
         report = ledger.verify_chains()
     assert sorted((b.table, b.row_id) for b in report.breaks) == [
         ("access_log", 1), ("decisions", 1), ("unauthorized", 1)]
@@ -197,19 +197,17 @@ def test_the_audit_json_gives_each_chain_head(world: World, capsys: pytest.Captu
 # --- the chain as written ------------------------------------------------------------------
 
 
-def test_a_plain_insert_is_refused(tmp_path: Path) -> None:
-    Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None).close()
-    conn = sqlite3.connect(tmp_path / "l.sqlite3")
-    with pytest.raises(sqlite3.DatabaseError, match="chain"):
-        conn.execute("INSERT INTO access_log (at, actor, action, reason) "
-                     "VALUES ('2026-01-01T00:00:00.000000Z', 'x', 'access', 'y')")
-    conn.close()
+def test_a_plain_insert_is_refused(location: Path | str) -> None:
+    Ledger.create(location, recordings_dir=None).close()
+    with pytest.raises(DATABASE_ERRORS, match="chain"):
+        raw_execute(location, "INSERT INTO access_log (id, at, actor, action, reason) "
+                              "VALUES (1, '2026-01-01T00:00:00.000000Z', 'x', 'access', 'y')")
 
 
-def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
+def test_two_writers_on_one_ledger_share_one_chain(location: Path | str) -> None:
     """The daemon and a command each have the ledger open: neither may chain
     onto a head the other has already moved."""
-    path = tmp_path / "l.sqlite3"
+    path = location
     Ledger.create(path, recordings_dir=None).close()
     with Ledger(path, seal_secret=SECRET) as daemon, Ledger(path, seal_secret=SECRET) as command:
         for i in range(5):
@@ -219,8 +217,8 @@ def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
     assert report.breaks == [] and report.heads["access_log"].rows == 10
 
 
-def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
+def test_concurrent_writers_keep_one_chain(location: Path | str) -> None:
+    with Ledger.create(location, recordings_dir=None, seal_secret=SECRET) as ledger:
         ledger.upsert_call_start(CALL, channel="PJSIP/trunk-00000001", facts=FACTS)
 
         def decide(n: int) -> None:
@@ -238,8 +236,8 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
         assert [d.id for d in ledger.decisions_for_call(CALL)] == list(range(1, 201))
 
 
-def test_a_write_rolled_back_leaves_the_chain_whole(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "l.sqlite3", recordings_dir=None, seal_secret=SECRET) as ledger:
+def test_a_write_rolled_back_leaves_the_chain_whole(location: Path | str) -> None:
+    with Ledger.create(location, recordings_dir=None, seal_secret=SECRET) as ledger:
         ledger.log_access(actor="dpo", action="access", reason="one")
         with pytest.raises(RuntimeError), ledger._engine.transaction():
             ledger.log_access(actor="dpo", action="access", reason="rolled back")

@@ -1,6 +1,9 @@
 """A ledger is created only on purpose: opening never takes a missing, empty
 or blank file for a new ledger, and creating refuses to start one beside
-recordings it would know nothing of."""
+recordings it would know nothing of.
+
+SQLite only: these are about files (missing, 0 bytes, half-made, modes).
+A PostgreSQL database without a ledger is refused in test_ledger_engines.py."""
 
 from __future__ import annotations
 

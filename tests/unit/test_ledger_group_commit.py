@@ -1,34 +1,53 @@
-"""The SQLite engine's group commit: many writers, fewer fsyncs, nothing lost,
+"""Group commit, in both engines: many writers, fewer fsyncs, nothing lost,
 one writer's failure its own; reads never wait behind a commit."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from asterisk_recguard.ledger import Ledger
+from asterisk_recguard.ledger.connections import Connections
+from asterisk_recguard.ledger.postgres import PgEngine
 from asterisk_recguard.ledger.sqlite import SqliteEngine
 
-from .ledger_support import ledger, start_call  # noqa: F401 - ledger is a fixture
+from .ledger_support import INTEGRITY_ERRORS, ledger, start_call  # noqa: F401 - ledger is a fixture
 
 
-def _engine(ledger: Ledger) -> SqliteEngine:
+def _engine(ledger: Ledger) -> Connections[Any]:
     engine = ledger._engine  # noqa: SLF001 - the test looks behind the face on purpose
-    assert isinstance(engine, SqliteEngine)
+    assert isinstance(engine, Connections)
     return engine
 
 
-def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def commits_of(engine: Connections[Any]) -> list[str]:
+    """The COMMITs the writer connection runs from now on."""
+    commits: list[str] = []
+    writer = engine.connection
+    if isinstance(engine, SqliteEngine):
+        writer.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    else:
+        assert isinstance(engine, PgEngine)
+        execute = writer.execute
+
+        def tracing(sql: str, *params: Any) -> Any:
+            if sql == "COMMIT":
+                commits.append(sql)
+            return execute(sql, *params)
+
+        writer.execute = tracing
+    return commits
+
+
+def test_concurrent_writes_share_commits_and_all_survive_a_reopen(location: Path | str) -> None:
+    path = location
     ledger = Ledger.create(path, recordings_dir=None)
     engine = _engine(ledger)
-    commits = []
-    assert engine.connection is not None
-    engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    commits = commits_of(engine)
     threads, per_thread = 8, 40
     real_commit = engine._commits._commit_open_batch  # noqa: SLF001
 
@@ -54,12 +73,10 @@ def test_concurrent_writes_share_commits_and_all_survive_a_reopen(tmp_path: Path
                    for n in range(threads) for i in range(per_thread))
 
 
-def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path) -> None:
-    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None)
+def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(location: Path | str) -> None:
+    ledger = Ledger.create(location, recordings_dir=None)
     engine = _engine(ledger)
-    assert engine.connection is not None
-    commits: list[str] = []
-    engine.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    commits = commits_of(engine)
     disk_free = threading.Event()
     real_commit = engine._commits._commit_open_batch  # noqa: SLF001
 
@@ -73,7 +90,7 @@ def test_a_failed_write_rolls_back_only_itself_in_a_shared_batch(tmp_path: Path)
     deadline = time.monotonic() + 5
     while engine._commits._batch is None and time.monotonic() < deadline:  # noqa: SLF001 - c1 is written, not committed
         time.sleep(0.01)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         with engine.transaction() as conn:
             conn.execute("INSERT INTO calls (call_id, channel, started_at, last_facts, status) "
                          "VALUES ('c2', 'x', '2026-11-29T00:00:00.000000Z', '{}', 'live')")
@@ -108,8 +125,8 @@ def test_reads_do_not_wait_behind_a_writer(ledger: Ledger) -> None:
         thread.join(5)
 
 
-def test_reads_after_close_are_refused(tmp_path: Path) -> None:
-    ledger = Ledger.create(tmp_path / "ledger.sqlite3", recordings_dir=None)
+def test_reads_after_close_are_refused(location: Path | str) -> None:
+    ledger = Ledger.create(location, recordings_dir=None)
     start_call(ledger, call_id="c1")
     assert ledger.call("c1") is not None  # this thread's read connection is open now
     ledger.close()

@@ -1,4 +1,8 @@
-"""A ledger written by the first schema is migrated in place, its history intact."""
+"""A ledger written by the first schema is migrated in place, its history intact.
+
+SQLite only: a PostgreSQL ledger is always made at the current version (there
+are no old ones to upgrade); test_ledger_engines.py checks its migrations
+make the same tables as SQLite's."""
 
 from __future__ import annotations
 

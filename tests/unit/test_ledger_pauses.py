@@ -3,7 +3,6 @@ never deleted; and a version-3 ledger migrated to keep them."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,10 +11,11 @@ import pytest
 from asterisk_recguard.ledger import SCHEMA_VERSION, Ledger, UnknownRecord
 
 from .ledger_support import (  # noqa: F401 - ledger is a fixture
+    DATABASE_ERRORS,
     T0,
     ledger,
     ledger_file_at,
-    sqlite_connection,
+    raw_execute,
     start_call,
     start_recording,
 )
@@ -64,15 +64,13 @@ def test_a_closed_pause_cannot_be_changed_or_deleted(ledger: Ledger) -> None:
     start_call(ledger)
     recording_id = start_recording(ledger)
     ledger.pause_started(recording_id, by="crm", at=T0)
-    conn = sqlite_connection(ledger)
-    with pytest.raises(sqlite3.DatabaseError, match="closed once"):
-        conn.execute("UPDATE recording_pauses SET paused_at = '2026-01-01T00:00:00.000000Z'")
+    with pytest.raises(DATABASE_ERRORS, match="closed once"):
+        raw_execute(ledger, "UPDATE recording_pauses SET paused_at = '2026-01-01T00:00:00.000000Z'")
     ledger.pauses_closed(recording_id, by="crm", at=T0 + timedelta(seconds=3))
-    with pytest.raises(sqlite3.DatabaseError, match="closed once"):
-        conn.execute("UPDATE recording_pauses SET resumed_at = '2026-12-01T00:00:00.000000Z'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM recording_pauses")
-    conn.rollback()
+    with pytest.raises(DATABASE_ERRORS, match="closed once"):
+        raw_execute(ledger, "UPDATE recording_pauses SET resumed_at = '2026-12-01T00:00:00.000000Z'")
+    with pytest.raises(DATABASE_ERRORS, match="append-only"):
+        raw_execute(ledger, "DELETE FROM recording_pauses")
     (kept,) = ledger.pauses(recording_id)
     assert kept.resumed_at == T0 + timedelta(seconds=3)
 

@@ -19,6 +19,7 @@ from asterisk_recguard.ledger import (
 )
 
 from .ledger_support import (  # noqa: F401 - ledger is a fixture
+    ENGINES,
     EXPIRED_AT,
     HASH_A,
     HASH_B,
@@ -242,8 +243,10 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_interrupted_deletion_resumes_after_a_kill(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+@pytest.mark.parametrize("engine", ENGINES)
+def test_interrupted_deletion_resumes_after_a_kill(engine: str, tmp_path: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    path = tmp_path / "ledger.sqlite3" if engine == "sqlite" else request.getfixturevalue("pg_url")
     first, second = rid(), rid()
     result = subprocess.run([sys.executable, "-c", KILLED_MID_DELETE, str(path), first, second],
                             capture_output=True, text=True, timeout=60)

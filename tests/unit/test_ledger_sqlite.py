@@ -1,6 +1,7 @@
 """Ledger file: created private with durable settings, refused when it is not
-a recguard ledger or is newer than this recguard, timestamps as UTC text, and
-shared safely by threads and by a second process."""
+a recguard ledger or is newer than this recguard (these tests are of the
+SQLite file: its modes, pragmas and contents), timestamps as UTC text, and
+shared safely by threads and by a second process (these in both engines)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def test_closed_ledger_refuses_use(tmp_path: Path) -> None:
 def test_timestamps_are_utc_text_and_aware_datetimes(ledger: Ledger) -> None:
     cet = timezone(timedelta(hours=1))
     start_call(ledger, at=datetime(2026, 11, 28, 11, 0, tzinfo=cet))
-    raw = sqlite_connection(ledger).execute("SELECT started_at FROM calls").fetchone()[0]
+    with ledger._engine.transaction(write=False) as conn:
+        raw = conn.execute("SELECT started_at FROM calls").fetchone()[0]
     assert raw == "2026-11-28T10:00:00.000000Z"
     assert TS_RE.fullmatch(raw)
     call = ledger.call("1700000000.12")
@@ -157,9 +159,9 @@ def test_concurrent_writers_from_threads(ledger: Ledger) -> None:
     assert len(active) == threads_n and all(r.status == "stopped" for r in active)
 
 
-def test_two_connections_share_committed_writes(tmp_path: Path) -> None:
+def test_two_connections_share_committed_writes(location: Path | str) -> None:
     # The daemon and a CLI command (hold, purge) open the same ledger.
-    path = tmp_path / "l.sqlite3"
+    path = location
     with Ledger.create(path, recordings_dir=None) as daemon, Ledger(path) as cli:
         start_call(daemon)
         recording_id = start_recording(daemon)
