@@ -32,7 +32,7 @@ from .deadlines import GateDeadlines, PendingGate
 from .gate import GATE_ARG, Gate
 from .lanes import Lanes, Workers, wait_idle
 from .pause import PAUSE_VARS, Pauses, wanted
-from .reconcile import Reconciler
+from .reconcile import Reconciler, ending_key
 from .state import CallState, FinalFacts
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,16 @@ class Guard:
         """The call leaves its lane; a worker finalizes it (hangup work never delays a gate)."""
         state = calls.pop(call_id, None)
         if state is not None:
-            self.workers.submit(self.passes.finalize, state, final, self._policy, trigger)
+            # Until its finalization is done, a reconcile must not take the call
+            # for a live one again (the ledger says "live" until then).
+            self.workers.claim(ending_key(call_id))
+            self.workers.submit(self._finalize, state, final, self._policy, trigger)
+
+    def _finalize(self, state: CallState, final: FinalFacts | None, policy: Policy, trigger: str) -> None:
+        try:
+            self.passes.finalize(state, final, policy, trigger)
+        finally:
+            self.workers.release(ending_key(state.call_id))
 
     # -- from the daemon ----------------------------------------------------------------
 

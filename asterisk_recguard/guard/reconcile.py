@@ -38,6 +38,11 @@ FactsChanged = Callable[..., None]
 CallEnded = Callable[..., None]
 
 
+def ending_key(call_id: str) -> str:
+    """The workers' claim on a call whose finalization is under way."""
+    return f"ending:{call_id}"
+
+
 def part_of(rec: Recording) -> ActiveRecording:
     return ActiveRecording(rec.recording_id, Path(rec.path), rec.mixmonitor_id or "", tuple(rec.purposes),
                            held=rec.held)
@@ -111,8 +116,11 @@ class Reconciler:
     def _adopt(self, calls: dict[str, CallState], call: Call, segments: list[ActiveRecording],
                current: ActiveRecording | None, policy: Policy) -> None:
         """On the call's lane: track a call the ledger has as live, unless it is tracked already."""
-        if call.call_id in calls:
+        if call.call_id in calls or self.workers.claimed(ending_key(call.call_id)):
             return
+        now = self.ledger.call(call.call_id)
+        if now is None or now.status != CallStatus.LIVE:
+            return  # finalized since this run read it as live
         state = CallState(call_id=call.call_id, channel=call.channel, facts=CallFacts.from_dict(call.last_facts),
                           recording=current, segments=segments)
         state.decision = decide(state.facts, policy)

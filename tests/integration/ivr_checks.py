@@ -5,14 +5,16 @@ the callers come over Local channels or over SIP."""
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from asterisk_recguard.ari import wait_until
 from asterisk_recguard.daemon import Daemon
 from asterisk_recguard.devtools.scenarios import IvrCaller
 from asterisk_recguard.ledger import Recording
+from asterisk_recguard.lifecycle import CallStatus
 from asterisk_recguard.vault import Keyring, decrypt_file
 
 from .guardrun import read_log
@@ -52,6 +54,20 @@ class IvrRun(Generic[O]):
     def only_recording(self, outcome: Outcome) -> Recording:
         (rec,) = self.guard.ledger.recordings_for_call(outcome.call_id)  # type: ignore[arg-type]
         return rec
+
+
+def settle(guard: Daemon, results: Mapping[str, Outcome], timeout: float = 60) -> None:
+    """Until the guard has seen every call end (a hangup event may still be on
+    its way when the caller is gone) and has done, and committed, all it does then."""
+    ids = [o.call_id for o in results.values() if o.call_id is not None]
+
+    def ended() -> bool:
+        guard.guard.wait_idle(timeout)
+        calls = [guard.ledger.call(call_id) for call_id in ids]
+        return all(call is None or call.status == CallStatus.ENDED for call in calls)
+
+    assert wait_until(ended, timeout, interval=0.2), "the guard did not see every call end"
+    guard.guard.wait_idle(timeout)
 
 
 def ended_at(run: IvrRun[Any], outcome: Outcome) -> datetime:

@@ -45,7 +45,7 @@ def ivr(sandbox: Sandbox, callers: CallerSimulator) -> Iterator[Run]:
             thread.start()
         for thread in threads:
             thread.join(240)
-        guard.guard.wait_idle(60)
+        checks.settle(guard, results)
         yield Run(guard, results, set(sandbox.recordings_dir.iterdir()) - before)
 
 

@@ -64,7 +64,7 @@ def ivr(sipp_ready: Sandbox, callers: CallerSimulator, tmp_path_factory: pytest.
         with sip_agent(sandbox, workdir, calls=reach_the_agent, timeout=150) as agent:
             results = ivr.call_all(rows)
             answered = agent.wait()
-        guard.guard.wait_idle(60)
+        checks.settle(guard, results)
         yield Run(guard, results, answered, set(sandbox.recordings_dir.iterdir()) - before)
 
 

@@ -314,6 +314,33 @@ def test_reconcile_after_a_restart_tracks_a_live_call_again(tmp_path: Path) -> N
         first.ledger.close()
 
 
+def test_a_reconcile_during_a_finalization_does_not_take_the_call_again(rig: Rig) -> None:
+    chan = channel("c20", purposes="order", notices=EVIDENCE, outcome="transaction")
+    rig.feed(stasis_start(chan))
+    real_finalize = rig.guard.passes.finalize
+    release = threading.Event()
+
+    def slow_finalize(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(10)  # the hangup's work is under way while reconciles run
+        real_finalize(*args, **kwargs)
+
+    rig.guard.passes.finalize = slow_finalize  # type: ignore[method-assign]
+    rig.guard.on_ari_event(destroyed(chan))
+    assert wait_for(lambda: not rig.guard.lanes.busy(), 5)
+    # Two reconciles (an ARI and an AMI reconnect) while the ledger still says "live".
+    for _ in range(2):
+        rig.guard.reconciler.run()
+        assert wait_for(lambda: not rig.guard.lanes.busy(), 5)
+    assert rig.guard.tracked_calls() == 0
+    release.set()
+    rig.guard.wait_idle(10)
+    # Once it is finalized, a reconcile that had read it as live leaves it alone too.
+    rig.guard.reconciler.run()
+    rig.guard.wait_idle(10)
+    assert rig.decisions("c20") == [("gate", "start"), ("hangup", "keep")]
+    assert [r.status for r in rig.recordings_of("c20")] == ["finalized"]
+
+
 def test_a_policy_reload_during_a_decision_pass_does_not_mix_two_policies(rig: Rig) -> None:
     newer = parse_policy(default_policy_path().read_text().replace('version = "2026-11"', 'version = "2026-12"'),
                          source=str(default_policy_path()))
