@@ -286,7 +286,10 @@ def test_shed_gates_a_rogue_recording_and_a_killed_guard_fire_their_alerts(
             for placed in (rogue, call):
                 placed.hangup()
                 placed.wait_ended()
-            assert {a["labels"]["alertname"] for a in prometheus.alerts()} == set(expected)
+            # Nothing else, but now and then (2 runs in 25) a gate failure
+            # beside the shed: at a 1 µs gate timeout that is trouble too.
+            active = {a["labels"]["alertname"] for a in prometheus.alerts()}
+            assert set(expected) <= active <= {*expected, "RecguardGatesFailing"}, active
             # RECGUARD_UNAUTHORIZED_RECORDINGS=enforce (the default): the rogue recording was stopped.
             (rogue_alert,) = firing(prometheus, "RecguardUnauthorizedRecordings")
             assert rogue_alert["labels"]["action"] in ("stopped_deleted", "stopped_file_kept"), rogue_alert
