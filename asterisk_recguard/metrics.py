@@ -37,6 +37,8 @@ OTHER = "other"
 DECISIONS = frozenset({"record", "skip"})
 TRIGGERS = frozenset({"gate", "change", "dtmf", "hangup", "reconcile", "reload"})
 LINKS = ("ari", "ami")
+# What the guard does with a recording started behind its back (guard/foreign.py).
+UNAUTHORIZED_ACTIONS = ("logged_only", "stopped_file_kept", "stopped_deleted")
 
 # The gate holds a call at most RECGUARD_GATE_TIMEOUT (2 s by default, 30 at most).
 GATE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -92,10 +94,18 @@ class Metrics:
         self.commit_seconds = Histogram("recguard_ledger_commit_duration_seconds",
                                         "Time of each ledger COMMIT (one fsync shared by a group of writes).",
                                         buckets=COMMIT_BUCKETS, registry=self.registry)
+        # Every known label set starts at 0: a series that appears at 1 is no
+        # increase to Prometheus, so a first event (often the only one, for an
+        # unauthorized recording) would escape rate(), increase() and the alerts.
         for link in LINKS:
             self.reconnects.labels(link)
         self.purges.labels("ok")
         self.purges.labels("failed")
+        for decision in sorted(DECISIONS):
+            for trigger in sorted(TRIGGERS):
+                self.decisions.labels(decision, trigger)
+        for action in UNAUTHORIZED_ACTIONS:
+            self.unauthorized.labels(action)
 
     def observe(self, event: str, fields: Mapping[str, Any]) -> None:
         """Count one decision-log event; never raises (a metric must not stop a call)."""

@@ -147,6 +147,20 @@ def test_code_keeps_only_codes() -> None:
         assert code(bad) == OTHER
 
 
+def test_the_counters_alerts_and_panels_watch_are_served_at_zero_before_any_event() -> None:
+    # A series first seen at 1 is no increase to Prometheus: the first
+    # unauthorized recording would never fire its alert.
+    metrics = Metrics()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in metrics.registry.collect() for s in family.samples}
+    for action in ("logged_only", "stopped_file_kept", "stopped_deleted"):
+        assert samples[("recguard_unauthorized_recordings_total", (("action", action),))] == 0
+    for trigger in ("gate", "change", "dtmf", "hangup", "reconcile", "reload"):
+        for decision in ("record", "skip"):
+            assert samples[("recguard_decisions_total", (("decision", decision), ("trigger", trigger)))] == 0
+    assert samples[("recguard_gates_shed_total", ())] == 0 and samples[("recguard_gates_failed_total", ())] == 0
+
+
 def test_failures_sheds_reconnects_and_purges_are_counted() -> None:
     metrics = Metrics()
     log = CountingLog(CapturingLog(), metrics)
