@@ -54,9 +54,10 @@ def ledger_for_run(settings: Settings) -> Ledger:
                         "takes only an SQLite ledger in this version; set RECGUARD_LEDGER to a "
                         "file's path")
     if os.path.lexists(settings.ledger):
-        return Ledger(settings.ledger, seal_secret=settings.hash_secret)
+        return Ledger(settings.ledger, seal_secret=settings.hash_secret,
+                      server_id=settings.server_id)
     return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
-                         seal_secret=settings.hash_secret)
+                         seal_secret=settings.hash_secret, server_id=settings.server_id)
 
 
 class Daemon:

@@ -67,7 +67,7 @@ def open_ledger(settings: Settings) -> Ledger:
     """The existing ledger. Never a new, empty one: against an empty ledger
     every recording would look like an orphan (``Ledger`` refuses a missing
     or empty file in one line that says what to restore)."""
-    return Ledger(settings.ledger, seal_secret=settings.hash_secret)
+    return Ledger(settings.ledger, seal_secret=settings.hash_secret, server_id=settings.server_id)
 
 
 def open_log(settings: Settings) -> DecisionLog:

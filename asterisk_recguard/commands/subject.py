@@ -134,18 +134,19 @@ def run_find(args: argparse.Namespace) -> int:
                 "purposes": rec.purposes, "status": rec.status, "deadline": _dpo.when(rec.deadline),
                 "held": rec.held, "hold_reason": rec.hold_reason,
                 "deleted_at": _dpo.when(rec.deleted_at) if rec.deleted_at else None,
-                "deletion_reason": rec.deletion_reason,
+                "deletion_reason": rec.deletion_reason, "server": rec.server_id,
             }, ensure_ascii=False))
         return 0
     if not found:
         print(f"no recordings for this caller (caller hash {caller_hash[:12]}...)")
         return 0
     print(f"{len(found)} recording(s) for this caller (caller hash {caller_hash[:12]}...):")
-    rows: list[tuple[str, ...]] = [("RECORDING", "CALL DATE", "PURPOSES", "STATUS", "DEADLINE",
-                                    "HELD")]
+    rows: list[tuple[str, ...]] = [("RECORDING", "SERVER", "CALL DATE", "PURPOSES", "STATUS",
+                                    "DEADLINE", "HELD")]
     # Cells escaped before they are measured: a hold reason may hold a line break.
     rows += [tuple(printable(cell) for cell in (
-                 item.recording.recording_id, _dpo.when(item.call_started_at),
+                 item.recording.recording_id, item.recording.server_id or "-",
+                 _dpo.when(item.call_started_at),
                  ",".join(item.recording.purposes), _status(item),
                  _dpo.day(item.recording.deadline),
                  f"held: {item.recording.hold_reason}" if item.recording.held else "-"))
