@@ -50,6 +50,7 @@ class Problem:
     message: str
     recording_id: str | None = None
     file: str | None = None
+    server: str | None = None  # the server whose recording it is, when the ledger knows
 
 
 @dataclass
@@ -185,10 +186,14 @@ def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace:
                       f"encrypted recording {rid} still has its clear file {rec.path}",
                       recording_id=rid, file=rec.path)
     if rec.deadline is not None and not rec.held and now - rec.deadline > purge_lag:
+        # Every server's, named: a server that is down does not purge its own.
+        of, where = ((f" of server {rec.server_id}", f" on {rec.server_id} (or `recguard purge "
+                      f"--server {rec.server_id}` where its files can be reached)")
+                     if rec.server_id else ("", ""))
         yield Problem("overdue",
-                      f"recording {rid} is kept {_hours(now - rec.deadline)} past its deadline "
-                      f"{format_ts(rec.deadline)} without a legal hold; run recguard purge",
-                      recording_id=rid, file=rec.file_path)
+                      f"recording {rid}{of} is kept {_hours(now - rec.deadline)} past its deadline "
+                      f"{format_ts(rec.deadline)} without a legal hold; run recguard purge{where}",
+                      recording_id=rid, file=rec.file_path, server=rec.server_id)
     yield from _justification(rec, call, policy)
 
 

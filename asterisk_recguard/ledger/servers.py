@@ -4,10 +4,10 @@ and how rows written before the ledger knew servers are given one.
 
 A row whose ``server_id`` is NULL was written before schema version 5. Such
 rows come from a ledger that had one server (an SQLite file, or a copy of
-one), so the first guard to start on it claims them, but only while no
-other server's rows are in the ledger: where several servers already
-write, an unowned row is nobody's to finalize or delete, and stays unowned
-(``recguard audit`` still reports it when overdue).
+one), so they count as that server's while the ledger holds no other
+server's rows, and the first guard to start on it claims them for good.
+Once several servers write, an unowned row is nobody's to finalize or
+delete, and stays so (``recguard audit`` still reports it when overdue).
 """
 
 from __future__ import annotations
@@ -22,11 +22,18 @@ from .engine import Engine
 _OWNED = ("calls", "recordings")
 
 
-def scoped(server_id: str | None, column: str = "server_id") -> tuple[str, tuple[Any, ...]]:
-    """``AND column = ?`` for one server's rows; nothing for every server's."""
+def scoped(server_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The condition (``AND ...``) and its parameters for one server's rows:
+    its own, and the unowned ones while no other server has any; nothing for
+    every server's. ``< ? OR > ?`` rather than ``!=``, so that the look for
+    another server's rows walks the server_id indexes."""
     if server_id is None:
         return "", ()
-    return f" AND {column} = ?", (check_server_id(server_id),)
+    check_server_id(server_id)
+    others = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {table} WHERE server_id < ? OR "
+                          "server_id > ?)" for table in _OWNED)
+    return (f" AND (server_id = ? OR (server_id IS NULL AND {others}))",
+            (server_id, *(server_id,) * 2 * len(_OWNED)))
 
 
 class ServerScope:
@@ -39,8 +46,8 @@ class ServerScope:
         when the ledger holds no other server's; how many rows it gave."""
         check_server_id(server_id)
         with self._engine.transaction() as conn:
-            others = [conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE server_id IS NOT "
-                                   "NULL AND server_id != ?)", (server_id,)).fetchone()[0]
+            others = [conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE server_id < ? "
+                                   "OR server_id > ?)", (server_id, server_id)).fetchone()[0]
                       for table in _OWNED]
             if any(others):
                 return 0

@@ -152,3 +152,18 @@ def test_to_json(world: World, policy: Policy) -> None:
     old(world.recordings / "stray")
     data = run(world, policy, clock=lambda: utcnow() + timedelta(hours=2)).to_json()
     assert data["ok"] is False and data["problems"][0]["kind"] == "orphan"
+
+
+def test_overdue_recordings_of_every_server_are_reported_naming_the_server(
+        world: World, policy: Policy) -> None:
+    late = utcnow() - timedelta(days=2)
+    world.ledger.server_id = "pbx-a"
+    mine = world.add(deadline=late, seed=1)
+    world.ledger.server_id = "pbx-b"  # a server that is down: its guard purges nothing
+    theirs = world.add(deadline=late, seed=2)
+    report = run(world, policy)
+    by_id = {p.recording_id: p for p in report.problems}
+    assert kinds(report) == ["overdue", "overdue"]
+    assert (by_id[mine.recording_id].server, by_id[theirs.recording_id].server) == ("pbx-a", "pbx-b")
+    assert "of server pbx-b" in by_id[theirs.recording_id].message
+    assert "recguard purge --server pbx-b" in by_id[theirs.recording_id].message

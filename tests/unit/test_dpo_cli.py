@@ -451,3 +451,22 @@ def test_an_unwritable_decision_log_is_one_line(world: World, tmp_path: Path,
                            str(path))
     assert status == 2 and err.count("\n") == 1 and str(blocked) in err
     assert "Traceback" not in err
+
+
+def test_purge_acts_on_this_servers_recordings_or_those_of_the_server_named(
+        capsys: pytest.CaptureFixture[str], world: World) -> None:
+    world.ledger.server_id = "pbx-a"
+    mine = world.add(deadline=DEADLINE, seed=1)
+    world.ledger.server_id = "pbx-b"
+    theirs = world.add(deadline=DEADLINE, seed=2)
+    at = ["--now", "2028-01-10T10:00:00Z"]
+    status, out, _ = run(capsys, "purge", *at, *env(world, RECGUARD_SERVER_ID="pbx-a"))
+    assert status == 0 and out.startswith("purge of server pbx-a at ")
+    assert mine.recording_id in out and theirs.recording_id not in out
+    status, out, _ = run(capsys, "purge", "--server", "pbx-b", *at,
+                         *env(world, RECGUARD_SERVER_ID="pbx-a"))
+    assert status == 0 and theirs.recording_id in out
+    gone = world.ledger.recording(theirs.recording_id)
+    assert gone is not None and gone.status == "deleted"
+    status, _, err = run(capsys, "purge", "--server", "pbx b", *env(world))
+    assert status == 2 and "'pbx b' is not a server id" in err.replace('"', "'")

@@ -82,17 +82,27 @@ def test_rows_without_a_server_are_claimed_only_by_a_lone_server(location: Path 
         start_call(old, "0.1")
         start_recording(old, "0.1")
     with Ledger(location, server_id="pbx-a") as a:
-        assert a.live_calls(server_id="pbx-a") == []
-        assert a.claim_unowned("pbx-a") == 2  # the call and its recording
+        # Alone in the ledger, a server counts the unowned rows as its own...
         assert [c.call_id for c in a.live_calls(server_id="pbx-a")] == ["0.1"]
+        assert [c.call_id for c in a.live_calls(server_id="pbx-b")] == ["0.1"]
+        assert a.claim_unowned("pbx-a") == 2  # ...and its guard claims them: the call, the recording
+        assert [c.call_id for c in a.live_calls(server_id="pbx-a")] == ["0.1"]
+        assert a.live_calls(server_id="pbx-b") == []
         assert len(a.active_recordings(server_id="pbx-a")) == 1
     with Ledger(location) as old:
         start_call(old, "0.2")
     with Ledger(location, server_id="pbx-b") as b:
-        # pbx-a's rows are in the ledger: the unowned call is nobody's to take.
+        # pbx-a's rows are in the ledger: pbx-b may not take the unowned call,
+        # which counts as pbx-a's as long as pbx-a is the only server.
         assert b.claim_unowned("pbx-b") == 0
+        assert b.live_calls(server_id="pbx-b") == []
+        assert [c.call_id for c in b.live_calls(server_id="pbx-a")] == ["0.1", "0.2"]
         call = b.call("0.2")
         assert call is not None and call.server_id is None
+        start_call(b, "2.1")
+        # Two servers now: an unowned row is nobody's to finish or delete.
+        assert [c.call_id for c in b.live_calls(server_id="pbx-a")] == ["0.1"]
+        assert [c.call_id for c in b.live_calls(server_id="pbx-b")] == ["2.1"]
 
 
 def test_a_bad_server_id_is_refused(location: Path | str) -> None:
