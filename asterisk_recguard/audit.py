@@ -22,7 +22,7 @@ Authenticating the recordings' audio, which reads every file, is apart:
   deletes there, so such a recording would outlive its deadline.
 
 Where several servers share the ledger, a recording of another server
-whose file cannot be opened here (a recordings directory not shared) is
+whose file is not in this server's recordings directory (not shared) is
 checked only for what the ledger alone tells: whether it is overdue, naming
 its server; its files are that server's audit to check.
 
@@ -41,6 +41,7 @@ from .access import Clock
 from .ledger import Head, Ledger, Recording, format_ts, utcnow
 from .lifecycle import RecordingStatus
 from .orphans import DirEntry, scan_directory
+from .reach import elsewhere
 from .policy import CallFacts, Policy, decide
 from .retention import SETTLE
 from .storage import outside_of, recording_files
@@ -135,7 +136,7 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
     recordings = ledger.recordings(statuses=_NOT_DELETED)
     report.recordings_checked = len(recordings)
     for rec in recordings:
-        if _elsewhere(ledger, rec):
+        if elsewhere(rec, ledger.server_id, recordings_dir):
             # Another server's, its file out of reach here (a directory not
             # shared): only what the ledger alone tells is checked.
             report.problems.extend(_ledger_only(rec, now, timedelta(seconds=max(purge_interval, 3600))))
@@ -159,12 +160,6 @@ def _outside(rec: Recording, recordings_dir: Path) -> Problem | None:
                            "path a symlink to the new one)",
                            recording_id=rec.recording_id, file=str(path))
     return None
-
-
-def _elsewhere(ledger: Ledger, rec: Recording) -> bool:
-    """Whether ``rec`` is another server's and its file cannot be opened here."""
-    return (rec.server_id is not None and ledger.server_id is not None
-            and rec.server_id != ledger.server_id and not Path(rec.file_path).exists())
 
 
 def _ledger_only(rec: Recording, now: datetime, purge_lag: timedelta) -> Iterable[Problem]:

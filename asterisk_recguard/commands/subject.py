@@ -169,11 +169,12 @@ def run_find(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_out_of_reach(ledger: Ledger, recordings: list[Recording], here: str, command: str,
-                         reason: str, caller_hash: str) -> None:
+def _refuse_out_of_reach(ledger: Ledger, recordings: list[Recording], settings: Any,
+                         command: str, reason: str, caller_hash: str) -> None:
     """Nothing partial: a request that includes files on another server that
-    this one cannot open is refused whole (and the refusal logged)."""
-    away = out_of_reach(recordings, here)
+    this one cannot reach is refused whole (and the refusal logged)."""
+    here = settings.server_id
+    away = out_of_reach(recordings, here, settings.recordings_dir)
     if not away:
         return
     refused = refusal(away, here, command)
@@ -188,8 +189,7 @@ def run_export(args: argparse.Namespace) -> int:
     caller_hash = _hash(args, settings)
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
         recordings = of_server(ledger.recordings_by_caller_hash(caller_hash), args.server)
-        _refuse_out_of_reach(ledger, recordings, settings.server_id, "export", args.reason,
-                             caller_hash)
+        _refuse_out_of_reach(ledger, recordings, settings, "export", args.reason, caller_hash)
         result = export_recordings(
             ledger, log, recordings, args.to, reason=args.reason, actor=current_actor(),
             keyring=lambda: Keyring.load(settings.key_file), request=REQUEST_SUBJECT,
@@ -209,7 +209,7 @@ def run_erase(args: argparse.Namespace) -> int:
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
         _refuse_out_of_reach(ledger, of_server(ledger.recordings_by_caller_hash(caller_hash),
                                                args.server),
-                             settings.server_id, "erase", args.reason, caller_hash)
+                             settings, "erase", args.reason, caller_hash)
         report = erase(ledger, log, caller_hash, reason=args.reason, actor=current_actor(),
                        recordings_dir=settings.recordings_dir, server_id=args.server)
     if not report.deleted and not report.refused:

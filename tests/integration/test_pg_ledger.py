@@ -9,48 +9,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from asterisk_recguard.ari import wait_until
 from asterisk_recguard.devtools.callsim import CallerSimulator
-from asterisk_recguard.devtools.pgcluster import Cluster, server_bin
+from asterisk_recguard.devtools.pgcluster import Cluster
 from asterisk_recguard.devtools.sandbox import Sandbox
 from asterisk_recguard.ledger import Ledger, utcnow
 
-from .conftest import _unavailable
 from .guardrun import guard_process, read_log, wait_app_registered
+from .pgledger import cluster, pg_ledger  # noqa: F401 - fixtures
 from .test_recovery import place
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    bin_dir = server_bin()
-    if bin_dir is None:
-        _unavailable("PostgreSQL is not installed (apt-get install postgresql)")
-    assert bin_dir is not None
-    running = Cluster(bin_dir).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def pg_ledger(cluster: Cluster) -> Iterator[str]:
-    """The URL of a new ledger in the cluster, dropped afterwards."""
-    import psycopg
-    name = f"guard_{int(time.time() * 1000)}"
-    with psycopg.connect(cluster.url(), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    url = cluster.url(name)
-    Ledger.create(url, recordings_dir=None).close()
-    try:
-        yield url
-    finally:
-        with psycopg.connect(cluster.url(), autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
 
 
 def test_recguard_run_on_a_database_ledger_one_guard_per_server(
