@@ -3,7 +3,9 @@
 pbx-a and pbx-b. One caller calls both; the DPO on pbx-a finds both calls,
 an export that would need pbx-b's file does nothing and says to run it on
 pbx-b, and each server answers for its own; a guard killed on pbx-b does not
-disturb pbx-a's, and the caller's recordings are erased on both servers."""
+disturb pbx-a's, and the caller's recordings are erased on both servers.
+The second sandbox listens on RECGUARD_TEST_HTTP_PORT_B and
+RECGUARD_TEST_AMI_PORT_B (28088 and 25038 unless set)."""
 
 from __future__ import annotations
 
