@@ -21,6 +21,11 @@ Authenticating the recordings' audio, which reads every file, is apart:
   edited or restored from an old backup, a spool moved): recguard never
   deletes there, so such a recording would outlive its deadline.
 
+Where several servers share the ledger, a recording of another server
+whose file is not in this server's recordings directory (not shared) is
+checked only for what the ledger alone tells: whether it is overdue, naming
+its server; its files are that server's audit to check.
+
 It reads and never changes anything.
 """
 
@@ -36,6 +41,7 @@ from .access import Clock
 from .ledger import Head, Ledger, Recording, format_ts, utcnow
 from .lifecycle import RecordingStatus
 from .orphans import DirEntry, scan_directory
+from .reach import elsewhere
 from .policy import CallFacts, Policy, decide
 from .retention import SETTLE
 from .storage import outside_of, recording_files
@@ -50,6 +56,7 @@ class Problem:
     message: str
     recording_id: str | None = None
     file: str | None = None
+    server: str | None = None  # the server whose recording it is, when the ledger knows
 
 
 @dataclass
@@ -129,6 +136,11 @@ def audit(ledger: Ledger, policy: Policy, recordings_dir: Path, *, orphan_grace:
     recordings = ledger.recordings(statuses=_NOT_DELETED)
     report.recordings_checked = len(recordings)
     for rec in recordings:
+        if elsewhere(rec, ledger.server_id, recordings_dir):
+            # Another server's, its file out of reach here (a directory not
+            # shared): only what the ledger alone tells is checked.
+            report.problems.extend(_ledger_only(rec, now, timedelta(seconds=max(purge_interval, 3600))))
+            continue
         astray = _outside(rec, recordings_dir)
         if astray is not None:
             report.problems.append(astray)
@@ -148,6 +160,24 @@ def _outside(rec: Recording, recordings_dir: Path) -> Problem | None:
                            "path a symlink to the new one)",
                            recording_id=rec.recording_id, file=str(path))
     return None
+
+
+def _ledger_only(rec: Recording, now: datetime, purge_lag: timedelta) -> Iterable[Problem]:
+    if rec.status == RecordingStatus.FINALIZED:
+        yield from _overdue(rec, now, purge_lag)
+
+
+def _overdue(rec: Recording, now: datetime, purge_lag: timedelta) -> Iterable[Problem]:
+    if rec.deadline is not None and not rec.held and now - rec.deadline > purge_lag:
+        # Every server's, named: a server that is down does not purge its own.
+        of, where = ((f" of server {rec.server_id}", f" on {rec.server_id} (or `recguard purge "
+                      f"--server {rec.server_id}` where its files can be reached)")
+                     if rec.server_id else ("", ""))
+        yield Problem("overdue",
+                      f"recording {rec.recording_id}{of} is kept {_hours(now - rec.deadline)} past "
+                      f"its deadline {format_ts(rec.deadline)} without a legal hold; run recguard "
+                      f"purge{where}", recording_id=rec.recording_id, file=rec.file_path,
+                      server=rec.server_id)
 
 
 def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace: timedelta,
@@ -184,11 +214,7 @@ def _check(ledger: Ledger, policy: Policy, rec: Recording, now: datetime, grace:
         yield Problem("clear_copy",
                       f"encrypted recording {rid} still has its clear file {rec.path}",
                       recording_id=rid, file=rec.path)
-    if rec.deadline is not None and not rec.held and now - rec.deadline > purge_lag:
-        yield Problem("overdue",
-                      f"recording {rid} is kept {_hours(now - rec.deadline)} past its deadline "
-                      f"{format_ts(rec.deadline)} without a legal hold; run recguard purge",
-                      recording_id=rid, file=rec.file_path)
+    yield from _overdue(rec, now, purge_lag)
     yield from _justification(rec, call, policy)
 
 

@@ -13,12 +13,12 @@ import logging
 import os
 import signal
 import sys
-import fcntl
 import threading
 from pathlib import Path
 from types import FrameType
 from wsgiref.simple_server import WSGIServer
 
+from . import guardlock
 from .ami import AmiClient
 from .ari import AriClient, EventStream
 from .decisionlog import DecisionLog, TolerantLog
@@ -48,15 +48,14 @@ def ledger_for_run(settings: Settings) -> Ledger:
     """The ledger the guard writes: the existing one, or, on the very first
     start, a new one. A first start is one with no file at all at
     RECGUARD_LEDGER and no recording in the recordings directory; an empty
-    file, or a spool that holds recordings, is a ledger lost, never a new one."""
-    if not isinstance(settings.ledger, Path):
-        raise UserError(f"the ledger {settings.ledger} is a PostgreSQL database: `recguard run` "
-                        "takes only an SQLite ledger in this version; set RECGUARD_LEDGER to a "
-                        "file's path")
-    if os.path.lexists(settings.ledger):
-        return Ledger(settings.ledger, seal_secret=settings.hash_secret)
+    file, or a spool that holds recordings, is a ledger lost, never a new one.
+    A PostgreSQL ledger is made once, by `recguard ledger init`, never here:
+    several servers' guards start against it."""
+    if not isinstance(settings.ledger, Path) or os.path.lexists(settings.ledger):
+        return Ledger(settings.ledger, seal_secret=settings.hash_secret,
+                      server_id=settings.server_id)
     return Ledger.create(settings.ledger, recordings_dir=settings.recordings_dir,
-                         seal_secret=settings.hash_secret)
+                         seal_secret=settings.hash_secret, server_id=settings.server_id)
 
 
 class Daemon:
@@ -67,10 +66,14 @@ class Daemon:
         check_recordings_dir(settings.recordings_dir)
         self.ledger = ledger_for_run(settings)
         try:
-            self._refuse_second_instance()
+            # One guard per ledger file, or per server id on a shared database.
+            self._lock = guardlock.take(settings.ledger, settings.server_id, self._lock_lost,
+                                        self._database_back)
         except UserError:
             self.ledger.close()
             raise
+        # Calls and recordings from before server ids are this server's, if it is alone.
+        self._claimed = self.ledger.claim_unowned(settings.server_id)
         # Written from several threads; a lost line (disk full) must not stop any of them.
         # Every line is counted for the metrics as it is emitted.
         self.metrics = Metrics(lambda: self.policy.purposes.keys())
@@ -157,7 +160,8 @@ class Daemon:
     def start(self, connect_timeout: float = 10.0) -> None:
         for warning in self.settings.warnings:
             self.decision_log.emit("config_warning", level="warning", error=warning)
-        self.decision_log.emit("started", policy=self.policy.label, app=self.settings.ari_app)
+        self.decision_log.emit("started", policy=self.policy.label, app=self.settings.ari_app,
+                               server=self.settings.server_id, claimed=self._claimed)
         self._serve_metrics()
         # AMI first: the gate needs it to record the first call.
         self.ami.start()
@@ -175,7 +179,8 @@ class Daemon:
         while True:
             try:
                 purge(self.ledger, self.decision_log, utcnow(), actor,
-                      recordings_dir=self.settings.recordings_dir)
+                      recordings_dir=self.settings.recordings_dir,
+                      server_id=self.settings.server_id)
             except Exception as exc:  # a failed run is retried at the next interval
                 log.exception("scheduled purge failed")
                 self.decision_log.emit("purge_failed", error=f"{type(exc).__name__}: {exc}")
@@ -195,23 +200,18 @@ class Daemon:
         print(f"recguard: warning: {printable(message)}", file=sys.stderr, flush=True)
         self.decision_log.emit(f"{what.lower()}_unreachable", level="warning", error=message)
 
-    def _refuse_second_instance(self) -> None:
-        """Two guards on one ledger would both act on every call; refuse to be the second.
+    def _database_back(self) -> None:
+        """The database was away and answers again: what could not be written
+        meanwhile (the end of a call, a finalization) is reconciled now, on
+        the reconcile thread, as after an AMI outage."""
+        self.guard.on_ami_connected()
 
-        The lock is the kernel's (flock), so it goes with the process however
-        it ends, SIGKILL included.
-        """
-        assert isinstance(self.settings.ledger, Path)  # ledger_for_run refused a database
-        path = self.settings.ledger.with_name(self.settings.ledger.name + ".run-lock")
-        self._run_lock = open(path, "a")
-        try:
-            fcntl.flock(self._run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._run_lock.close()
-            raise UserError(
-                f"another recguard run already uses the ledger {self.settings.ledger} "
-                f"(lock {path}); stop it first"
-            ) from None
+    def _lock_lost(self, message: str) -> None:
+        """Another guard of this server id took the lock while the database was away."""
+        print(f"recguard: error: {printable(message)}; stopping", file=sys.stderr, flush=True)
+        self.decision_log.emit("guard_lock_lost", level="error", error=message)
+        self.exit_status = EXIT_REPLACED
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -224,7 +224,7 @@ class Daemon:
         self.decision_log.emit("stopped")
         self.ledger.close()
         self.decision_log.close()
-        self._run_lock.close()
+        self._lock.close()
 
     def reload_policy(self) -> None:
         try:

@@ -69,7 +69,8 @@ Events (EVENTS), by who writes them::
                ari_connected, ari_disconnected, ari_filter_failed
     daemon     started, stopped, config_warning, ami_connected,
                ami_disconnected, ami_filter_failed, ari_unreachable,
-               ami_unreachable, policy_reloaded, policy_reload_failed
+               ami_unreachable, policy_reloaded, policy_reload_failed,
+               guard_lock_lost
     retention  purge, purge_failed, recording_deleted, deletion_refused,
                orphan_deleted, hold, release
     subjects   access, export, export_failed, erase
@@ -136,6 +137,7 @@ EVENTS = frozenset({
     "ami_unreachable",
     "policy_reloaded",
     "policy_reload_failed",
+    "guard_lock_lost",
     # retention
     "purge",
     "purge_failed",

@@ -89,6 +89,7 @@ class PurgeReport:
     orphans_in_progress: list[DirEntry] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     duration_s: float = 0.0
+    server_id: str | None = None  # whose recordings; None: every server's
 
     @property
     def ok(self) -> bool:
@@ -134,9 +135,11 @@ def _purge_lock(ledger_path: Path) -> Iterator[None]:
 
 def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: bool = False,
           *, recordings_dir: Path, orphans_dir: Path | None = None, orphan_grace: float = 3600,
-          clock: Clock = utcnow) -> PurgeReport:
+          clock: Clock = utcnow, server_id: str | None = None) -> PurgeReport:
     """Delete every finalized recording whose deadline is at or before ``now``
     and that is not held; first finish deletions an interrupted run left.
+    With ``server_id``, only that server's recordings (a ledger several
+    servers share: each purges its own, whose files it can reach).
 
     Only files inside ``recordings_dir`` are deleted; a recording with a file
     elsewhere is a failure. With ``orphans_dir``, also delete files there that have no ledger entry
@@ -149,14 +152,14 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
     the same time: the runs take turns.
     """
     began = time.monotonic()
-    report = PurgeReport(now=now, actor=actor, dry_run=dry_run)
+    report = PurgeReport(now=now, actor=actor, dry_run=dry_run, server_id=server_id)
     # A database ledger has no file to lock beside it; its writers take turns in the database.
     lock = (contextlib.nullcontext() if dry_run or ledger.path is None
             else _purge_lock(ledger.path))
     with lock:
         _finish_pending(ledger, log, report, clock, recordings_dir)
         _delete_expired(ledger, log, report, clock, recordings_dir)
-        report.held = ledger.held_recordings(past_deadline_at=now)
+        report.held = ledger.held_recordings(past_deadline_at=now, server_id=server_id)
         if orphans_dir is not None:
             scan = scan_directory(ledger, orphans_dir, grace_s=orphan_grace, clock=clock)
             report.orphans_in_progress.extend(scan.in_progress)
@@ -173,7 +176,7 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
         "purge", actor=actor, now=now, dry_run=dry_run, deleted=len(report.deleted),
         resumed=len(report.resumed), held=[r.recording_id for r in report.held],
         in_flight=[r.recording_id for r in report.in_flight], orphans=len(report.orphans),
-        failed=len(report.failures), duration_s=report.duration_s,
+        failed=len(report.failures), duration_s=report.duration_s, server=server_id,
         level="info" if report.ok else "error",
     )
     if not dry_run and report.did_something:
@@ -183,7 +186,8 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
             actor=actor, action="purge", reason=", ".join(reasons),
             detail={"now": format_ts(now), "deleted": len(report.deleted),
                     "resumed": len(report.resumed), "orphans": len(report.orphans),
-                    "held": len(report.held), "failed": len(report.failures)},
+                    "held": len(report.held), "failed": len(report.failures),
+                    **({"server": server_id} if server_id is not None else {})},
             at=clock(),
         )
     return report
@@ -192,7 +196,7 @@ def purge(ledger: Ledger, log: EventLog, now: datetime, actor: str, dry_run: boo
 def _finish_pending(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock,
                     recordings_dir: Path) -> None:
     settled_before = clock() - SETTLE
-    for rec in ledger.pending_deletions():
+    for rec in ledger.pending_deletions(server_id=report.server_id):
         if rec.stopped_at is not None and rec.stopped_at > settled_before:
             report.in_flight.append(rec)
             continue
@@ -220,7 +224,7 @@ def _inside(report: PurgeReport, rec: Recording, recordings_dir: Path) -> bool:
 
 def _delete_expired(ledger: Ledger, log: EventLog, report: PurgeReport, clock: Clock,
                     recordings_dir: Path) -> None:
-    expired = ledger.expired(report.now)
+    expired = ledger.expired(report.now, server_id=report.server_id)
     if report.dry_run:
         report.deleted.extend(Deletion.of(rec, RETENTION_EXPIRED) for rec in expired
                               if _inside(report, rec, recordings_dir))

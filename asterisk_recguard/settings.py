@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -87,6 +88,8 @@ class Settings:
     monitor_dir: Path = DEFAULT_MONITOR_DIR
     gate_timeout: float = DEFAULT_GATE_TIMEOUT
     metrics: tuple[str, int] | None = DEFAULT_METRICS  # None: no metrics endpoint
+    # Which Asterisk server this guard and these commands act for (ledger rows carry it).
+    server_id: str = "localhost"
     env_file: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -188,6 +191,15 @@ def _matching(pattern: str, problem: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+_server_id = _matching(r"[A-Za-z0-9._-]{1,64}",
+                       'is not a server id (1 to 64 letters, digits, ".", "_" or "-")')
+
+
+def _default_server_id() -> str:
+    """The host name, when it is a valid server id."""
+    return _server_id(socket.gethostname())
 
 
 _app = _matching(r"[A-Za-z0-9_-]+", 'may contain only letters, digits, "_" and "-"')
@@ -362,6 +374,9 @@ _KEYS: dict[str, _Key] = {
     "METRICS": _Key("metrics", _metrics,
                     "set it to off, or to the address and port the Prometheus endpoint listens on, "
                     f"e.g. {DEFAULT_METRICS[0]}:{DEFAULT_METRICS[1]}", lambda: DEFAULT_METRICS),
+    "SERVER_ID": _Key("server_id", _server_id,
+                      "set it to a short name of this Asterisk server, unique among the servers "
+                      "sharing the ledger, e.g. pbx-a", _default_server_id),
 }
 
 KNOWN_KEYS: frozenset[str] = frozenset(PREFIX + name for name in _KEYS) | {ENV_FILE_VARIABLE}
@@ -396,8 +411,11 @@ def load_settings(
             # An unset or empty optional key takes its default.
             if spec.default is None:
                 problems.append(f"{key} is not set in {where_missing}; {spec.fix}")
-            else:
+                continue
+            try:
                 kwargs[spec.field] = spec.default()
+            except _Bad as bad:  # a default taken from the host, e.g. its name
+                problems.append(f"{key} is not set, and its default {bad}; {spec.fix}")
             continue
         if "\r" in raw or "\n" in raw or "\0" in raw:
             # Values end up in AMI headers and file names; a line break there

@@ -83,17 +83,21 @@ class EraseReport:
 
 
 def erase(ledger: Ledger, log: EventLog, caller_hash: str, *, reason: str, actor: str,
-          recordings_dir: Path, clock: Clock = utcnow) -> EraseReport:
+          recordings_dir: Path, clock: Clock = utcnow,
+          server_id: str | None = None) -> EraseReport:
     """Delete the caller's recordings, irreversibly, except those under legal
     hold or still being recorded, and those whose files the ledger names
     outside ``recordings_dir`` (left 'deleting'), which are refused and named.
 
     The ledger keeps the calls' decisions (with the hash, never the number):
-    they are the accountability record of what was recorded and why.
+    they are the accountability record of what was recorded and why. With
+    ``server_id``, only the recordings made on that server.
     """
     why = require_reason(reason, "an erasure")
     report = EraseReport()
     for rec in ledger.recordings_by_caller_hash(caller_hash):
+        if server_id is not None and rec.server_id != server_id:
+            continue
         if rec.held:
             report.refused.append((rec, f"under legal hold since {moment(rec.held_at)} by "
                                         f"{rec.held_by}: {rec.hold_reason}"))

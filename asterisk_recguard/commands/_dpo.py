@@ -16,6 +16,7 @@ from ..display import printable, quoted
 from ..envfile import DEFAULT_ENV_FILE, ENV_FILE_VARIABLE
 from ..errors import UserError
 from ..ledger import Ledger
+from ..ledger.codecs import SERVER_ID
 from ..settings import Settings, load_settings
 from ._common import ENV_FILE_HELP, Command, at_least
 
@@ -67,7 +68,7 @@ def open_ledger(settings: Settings) -> Ledger:
     """The existing ledger. Never a new, empty one: against an empty ledger
     every recording would look like an orphan (``Ledger`` refuses a missing
     or empty file in one line that says what to restore)."""
-    return Ledger(settings.ledger, seal_secret=settings.hash_secret)
+    return Ledger(settings.ledger, seal_secret=settings.hash_secret, server_id=settings.server_id)
 
 
 def open_log(settings: Settings) -> DecisionLog:
@@ -95,6 +96,14 @@ def reason(text: str) -> str:
 
 
 positive = at_least(1)
+
+
+def server_id(text: str) -> str:
+    """A --server: a server id as RECGUARD_SERVER_ID takes it."""
+    if not SERVER_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not a server id (1 to 64 letters, digits, '.', '_' or '-')")
+    return text
 
 
 def read_caller(value: str) -> str:

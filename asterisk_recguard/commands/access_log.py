@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
 def to_json(entry: AccessEntry) -> dict[str, Any]:
     return {"id": entry.id, "at": format_ts(entry.at), "actor": entry.actor,
             "action": entry.action, "recording_id": entry.recording_id,
-            "call_id": entry.call_id, "reason": entry.reason, "detail": entry.detail}
+            "call_id": entry.call_id, "reason": entry.reason, "detail": entry.detail,
+            "server": entry.server_id}
 
 
 def _value(key: str, value: Any) -> str:
@@ -61,6 +62,8 @@ def _value(key: str, value: Any) -> str:
 def format_entry(entry: AccessEntry) -> str:
     """One entry on one line; what it quotes (actor, reason, details) escaped."""
     parts = [_dpo.when(entry.at), entry.action.ljust(ACTION_WIDTH), entry.actor]
+    if entry.server_id:
+        parts.append(f"on {entry.server_id}")
     if entry.recording_id:
         parts.append(f"rec {entry.recording_id}")
     parts.append(f"reason: {json.dumps(entry.reason, ensure_ascii=False)}")

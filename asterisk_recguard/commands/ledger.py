@@ -59,6 +59,11 @@ recguard's schema first, as `recguard run` would. Stop `recguard run` before
 copying, and point RECGUARD_LEDGER at the database afterwards. The password
 goes in ~/.pgpass or PGPASSFILE, not in the URL.
 
+Calls and recordings written before ledgers knew servers (schema version 5)
+are given the server id of the server the ledger came from: --server ID,
+by default RECGUARD_SERVER_ID. Run the copy on that server, with its
+configuration, so that its guard finishes them.
+
 {_dpo.CONFIG_NOTE}
 
 examples:
@@ -80,6 +85,8 @@ def register(subparsers: Any) -> None:
                       help="the SQLite ledger to copy")
     copy.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
                       help="the PostgreSQL database to copy it into")
+    copy.add_argument("--server", type=_dpo.server_id, metavar="ID",
+                      help="the server the SQLite ledger belongs to (default RECGUARD_SERVER_ID)")
     _dpo.add_env_file(copy)
 
 
@@ -111,7 +118,8 @@ def _target(text: str) -> DatabaseUrl:
 def run_copy(args: argparse.Namespace) -> int:
     from ..ledger.copying import copy_ledger  # loads psycopg
     source_path, target_url = _source(args.source), _target(args.target)
-    secret = _dpo.settings(args).hash_secret
+    settings = _dpo.settings(args)
+    secret, server = settings.hash_secret, args.server or settings.server_id
     made = not Ledger.exists(target_url)
     if made:
         Ledger.create(target_url, recordings_dir=None, seal_secret=secret).close()
@@ -119,6 +127,7 @@ def run_copy(args: argparse.Namespace) -> int:
             Ledger(target_url, seal_secret=secret) as target:
         report = copy_ledger(source, target)
         version = target.schema_version
+        claimed = target.claim_unowned(server)
     print(f"{'made the ledger in' if made else 'found an empty ledger in'} {target_url} "
           f"(schema version {version})")
     print(f"copied {source_path} into it in one transaction: {report.summary()} rows")
@@ -127,5 +136,7 @@ def run_copy(args: argparse.Namespace) -> int:
     print(f"verified: the row counts match; the hash chains are whole"
           f"{' and sealed' if report.chains.sealed else ''} and end where the source's do "
           f"({heads})")
+    if claimed:
+        print(f"gave the {claimed} calls and recordings without a server id to server {server}")
     print("next: set RECGUARD_LEDGER to the database's URL; keep the SQLite file as a backup")
     return 0

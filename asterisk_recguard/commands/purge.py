@@ -33,6 +33,8 @@ examples:
   recguard purge                            delete what is past its deadline
   recguard purge --now 2027-01-01           as if it were that day (deadlines only)
   recguard purge --orphans                  also delete files the ledger does not know
+  recguard purge --server pbx-b             the recordings of server pbx-b (a shared
+                                            ledger; its files must be reachable here)
 
 exit status: 0 when everything due was deleted, 1 when some file could not
 be deleted (it is retried by the next purge), 2 on a configuration error.
@@ -47,6 +49,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--now", type=_dpo.timestamp, metavar="TIMESTAMP",
                         help="compare deadlines with this time instead of the current one "
                              "(ISO 8601, UTC unless a zone is given)")
+    parser.add_argument("--server", type=_dpo.server_id, metavar="ID",
+                        help="purge the recordings of this server (default RECGUARD_SERVER_ID); "
+                             "on a ledger several servers share, each purges its own")
     parser.add_argument("--orphans", action="store_true",
                         help="also delete files in the recordings directory that have no "
                              "ledger entry and are older than RECGUARD_ORPHAN_GRACE seconds")
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         report = purge(ledger, log, now, current_actor(), dry_run=args.dry_run,
                        recordings_dir=settings.recordings_dir,
                        orphans_dir=settings.recordings_dir if args.orphans else None,
-                       orphan_grace=settings.orphan_grace)
+                       orphan_grace=settings.orphan_grace,
+                       server_id=args.server or settings.server_id)
     for line in render(report, orphans=args.orphans, grace=settings.orphan_grace):
         print(printable(line))  # file names and hold reasons are not ours
     return 0 if report.ok else 1
@@ -74,8 +80,9 @@ def _listed(lines: list[str], items: list[str]) -> None:
 
 def render(report: PurgeReport, *, orphans: bool = False, grace: float = 0) -> list[str]:
     dry = report.dry_run
-    lines = [f"purge{' (dry run, nothing changed)' if dry else ''} at {_dpo.when(report.now)} "
-             f"by {report.actor}"]
+    server = f" of server {report.server_id}" if report.server_id else ""
+    lines = [f"purge{' (dry run, nothing changed)' if dry else ''}{server} at "
+             f"{_dpo.when(report.now)} by {report.actor}"]
     if report.resumed:
         lines.append(f"{'would finish' if dry else 'finished'} {len(report.resumed)} "
                      "deletion(s) an earlier run left half-done:")

@@ -11,7 +11,9 @@ from typing import Any
 from ..access import current_actor
 from ..display import printable
 from ..exporting import REQUEST_SUBJECT, export_recordings
+from ..ledger import Ledger, Recording
 from ..lifecycle import RecordingStatus
+from ..reach import of_server, out_of_reach, refusal
 from ..subjects import SubjectRecording, erase, find, subject_hash
 from ..vault import Keyring
 from . import _dpo
@@ -55,6 +57,9 @@ nothing: if one recording fails authentication or verification, or is still
 being recorded, nothing is written and each failure is named. DIR is created
 with mode 0700 (or must be empty); files are 0600. The export goes to the
 access log, and so does an attempt that stops short, whatever stops it.
+Where several servers share the ledger, a recording of another server whose
+file cannot be opened here stops the whole export (it says where each is);
+--server ID exports only the recordings made on that server.
 
 {_dpo.CONFIG_NOTE}
 
@@ -69,7 +74,10 @@ ERASE_HELP = f"""\
 Deletes the caller's recordings irreversibly (reason erasure_request in the
 ledger), except those under legal hold or still being recorded: they are
 named with the reason they are kept. The ledger keeps the calls' decisions
-(with the hash only) as the record of what was done.
+(with the hash only) as the record of what was done. Where several servers
+share the ledger, a recording of another server whose file cannot be opened
+here stops the whole erasure (it says where each is and what to run there);
+--server ID erases only the recordings made on that server.
 
 {_dpo.CONFIG_NOTE}
 
@@ -103,6 +111,10 @@ def register(subparsers: Any) -> None:
     erase_p.add_argument("--reason", required=True, type=_dpo.reason,
                          help="the request being answered; mandatory, logged")
 
+    for action in (export_p, erase_p):
+        action.add_argument("--server", type=_dpo.server_id, metavar="ID",
+                            help="only the recordings made on this server (default: every "
+                                 "server's, whose files must then all be reachable here)")
     for action in (find_p, export_p, erase_p):
         action.add_argument("--caller", required=True, metavar="NUMBER",
                             help="the caller's number in any usual spelling, or - for stdin")
@@ -134,18 +146,19 @@ def run_find(args: argparse.Namespace) -> int:
                 "purposes": rec.purposes, "status": rec.status, "deadline": _dpo.when(rec.deadline),
                 "held": rec.held, "hold_reason": rec.hold_reason,
                 "deleted_at": _dpo.when(rec.deleted_at) if rec.deleted_at else None,
-                "deletion_reason": rec.deletion_reason,
+                "deletion_reason": rec.deletion_reason, "server": rec.server_id,
             }, ensure_ascii=False))
         return 0
     if not found:
         print(f"no recordings for this caller (caller hash {caller_hash[:12]}...)")
         return 0
     print(f"{len(found)} recording(s) for this caller (caller hash {caller_hash[:12]}...):")
-    rows: list[tuple[str, ...]] = [("RECORDING", "CALL DATE", "PURPOSES", "STATUS", "DEADLINE",
-                                    "HELD")]
+    rows: list[tuple[str, ...]] = [("RECORDING", "SERVER", "CALL DATE", "PURPOSES", "STATUS",
+                                    "DEADLINE", "HELD")]
     # Cells escaped before they are measured: a hold reason may hold a line break.
     rows += [tuple(printable(cell) for cell in (
-                 item.recording.recording_id, _dpo.when(item.call_started_at),
+                 item.recording.recording_id, item.recording.server_id or "-",
+                 _dpo.when(item.call_started_at),
                  ",".join(item.recording.purposes), _status(item),
                  _dpo.day(item.recording.deadline),
                  f"held: {item.recording.hold_reason}" if item.recording.held else "-"))
@@ -156,11 +169,27 @@ def run_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_out_of_reach(ledger: Ledger, recordings: list[Recording], settings: Any,
+                         command: str, reason: str, caller_hash: str) -> None:
+    """Nothing partial: a request that includes files on another server that
+    this one cannot reach is refused whole (and the refusal logged)."""
+    here = settings.server_id
+    away = out_of_reach(recordings, here, settings.recordings_dir)
+    if not away:
+        return
+    refused = refusal(away, here, command)
+    ledger.log_access(actor=current_actor(), action=command, reason=reason,
+                      detail={"caller_hash": caller_hash, "outcome": "refused",
+                              "why": f"files on other servers: {', '.join(sorted(away))}"})
+    raise refused
+
+
 def run_export(args: argparse.Namespace) -> int:
     settings = _dpo.settings(args)
     caller_hash = _hash(args, settings)
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
-        recordings = ledger.recordings_by_caller_hash(caller_hash)
+        recordings = of_server(ledger.recordings_by_caller_hash(caller_hash), args.server)
+        _refuse_out_of_reach(ledger, recordings, settings, "export", args.reason, caller_hash)
         result = export_recordings(
             ledger, log, recordings, args.to, reason=args.reason, actor=current_actor(),
             keyring=lambda: Keyring.load(settings.key_file), request=REQUEST_SUBJECT,
@@ -178,8 +207,11 @@ def run_erase(args: argparse.Namespace) -> int:
     settings = _dpo.settings(args)
     caller_hash = _hash(args, settings)
     with _dpo.open_ledger(settings) as ledger, _dpo.open_log(settings) as log:
+        _refuse_out_of_reach(ledger, of_server(ledger.recordings_by_caller_hash(caller_hash),
+                                               args.server),
+                             settings, "erase", args.reason, caller_hash)
         report = erase(ledger, log, caller_hash, reason=args.reason, actor=current_actor(),
-                       recordings_dir=settings.recordings_dir)
+                       recordings_dir=settings.recordings_dir, server_id=args.server)
     if not report.deleted and not report.refused:
         print("no recordings for this caller; nothing to erase")
         return 0

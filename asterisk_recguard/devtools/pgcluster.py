@@ -57,10 +57,19 @@ class Cluster:
     def start(self) -> Cluster:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        self.serve()
+        return self
+
+    def serve(self) -> None:
+        """Run the server (again, after :meth:`halt`)."""
         options = f"-c listen_addresses='' -k {self.socket_dir} -c fsync=on -c max_connections=200"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
                   "-t", "60", "-o", options, "start")
-        return self
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data, as an outage of the database would
+        (its sessions are ended); :meth:`serve` runs it again."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
         return f"postgresql://{user}@/{database}?host={self.socket_dir}"

@@ -6,6 +6,9 @@ on their current facts); calls that ended while the guard was away or
 disconnected are finalized on the final facts their hangup handler left in
 AstDB; finalizations and deletions that were cut short are finished.
 
+Only this server's calls and recordings (the ledger's server id): where
+several servers share the ledger, each guard reconciles its own.
+
 It runs on a thread of its own, never on the ARI or AMI reader threads, and
 never touches a call's state: it posts the work for each call to that call's
 lane, and file work to the workers.
@@ -95,7 +98,7 @@ class Reconciler:
         with self._lock:
             policy = self.policy()  # one snapshot for the whole run
             live = self.control.live_channels()
-            for call in self.ledger.live_calls():
+            for call in self.ledger.live_calls(server_id=self.ledger.server_id):
                 recs = self.ledger.recordings_for_call(call.call_id)
                 current = [part_of(r) for r in recs if r.status == RecordingStatus.RECORDING]
                 stopped = [part_of(r) for r in recs if r.status == RecordingStatus.STOPPED]
@@ -160,14 +163,15 @@ class Reconciler:
     def _finish_interrupted_work(self, policy: Policy) -> None:
         # Parts of ended calls never finalized (a crash after the hangup): decided
         # on the call's final facts, then kept or deleted.
-        for rec in self.ledger.active_recordings():
+        # This server's only: another server's calls are its guard's to finish.
+        for rec in self.ledger.active_recordings(server_id=self.ledger.server_id):
             call = self.ledger.call(rec.call_id)
             if call is None or call.status != CallStatus.ENDED:
                 continue
             stale = CallState(call_id=call.call_id, channel=call.channel, facts=CallFacts.from_dict(call.last_facts))
             self.workers.submit(self.recordings.settle, stale, part_of(rec), decide(stale.facts, policy), policy,
                                 call.ended_at or self.clock(), "reconcile")
-        for rec in self.ledger.pending_deletions():
+        for rec in self.ledger.pending_deletions(server_id=self.ledger.server_id):
             if not self.workers.claimed(f"delete:{rec.recording_id}"):
                 self.workers.submit(self.recordings.erase, rec.recording_id,
                                     rec.deletion_reason or "deletion_resumed", trigger="reconcile")
@@ -179,7 +183,8 @@ class Reconciler:
         elsewhere is no proof the recording is kept."""
         for clear in self.recordings_dir.glob("*.wav"):
             row = self.ledger.recording(clear.stem) if is_recording_id(clear.stem) else None
-            if (row is not None and row.status == RecordingStatus.FINALIZED and row.stored_path
+            if (row is not None and row.server_id in (self.ledger.server_id, None)
+                    and row.status == RecordingStatus.FINALIZED and row.stored_path
                     and outside_of(self.recordings_dir, Path(row.stored_path)) is None
                     and Path(row.stored_path).exists() and delete_file(clear)):
                 self.events.clear_copy_removed(row.recording_id, clear)

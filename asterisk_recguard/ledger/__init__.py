@@ -47,13 +47,16 @@ database instead, selected by a ``postgresql://`` URL; :mod:`.copying` moves a
 file's ledger into one), :mod:`.schema` (tables and migrations), :mod:`.rows` (what comes back), :mod:`.codecs` (timestamps, JSON,
 checks), :mod:`.chain` (the hash chain), and one module per group of tables: :mod:`.calls`,
 :mod:`.recordings` (every status change goes through its ``set_status``),
-:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.pauses`, :mod:`.period`.
+:mod:`.batches`, :mod:`.listings`, :mod:`.journal`, :mod:`.pauses`, :mod:`.period`;
+:mod:`.servers` scopes the lists to one server of a ledger several share.
 
 Public API (all keyword arguments after the first are keyword-only)::
 
-    Ledger(path, *, seal_secret=None); .close(); with Ledger(path) as ledger: ...   (an existing ledger only)
-    Ledger.create(path, *, recordings_dir, seal_secret=None) -> Ledger   (a new one; never over recordings)
-    .path; .schema_version
+    Ledger(path, *, seal_secret=None, server_id=None); .close(); with Ledger(path) as ledger: ...
+                                      (an existing ledger only; server_id written on new rows)
+    Ledger.create(path, *, recordings_dir, seal_secret=None, server_id=None) -> Ledger
+                                      (a new one; never over recordings)
+    .path; .schema_version; .server_id
     verify_chains() -> ChainReport (.breaks: list[Break], .heads: dict[str, Head])
     upsert_call_start(call_id, *, channel, started_at=None, linkedid=None,
                       caller_hash=None, facts=None) -> Call
@@ -61,7 +64,7 @@ Public API (all keyword arguments after the first are keyword-only)::
                     policy, action, retention_days=None, recording_id=None,
                     at=None) -> int
     end_call(call_id, *, ended_at=None, facts=None) -> Call
-    call(call_id) -> Call | None;  live_calls() -> list[Call]
+    call(call_id) -> Call | None;  live_calls(*, server_id=None) -> list[Call]
     decisions_for_call(call_id) -> list[DecisionRecord]
     recording_started(recording_id, *, call_id, channel, path, purposes,
                       bases, started_at=None, mixmonitor_id=None) -> Recording
@@ -77,13 +80,15 @@ Public API (all keyword arguments after the first are keyword-only)::
     mark_deleted(recording_id, *, reason=None, actor=None, at=None) -> Recording
     mark_deleting_expired(recording_ids, *, now, reason, actor, at) -> list[str]
     mark_deleted_many(recording_ids, *, at) -> None
-    pending_deletions() -> list[Recording]
+    pending_deletions(*, server_id=None) -> list[Recording]   (and active_recordings, expired,
+                                      held_recordings: with server_id, that server's only)
     recordings(*, statuses=None) -> list[Recording]
     recording(recording_id) -> Recording | None
     recordings_for_call(call_id) -> list[Recording]
-    active_recordings() -> list[Recording]
-    expired(now) -> list[Recording]
-    held_recordings(*, past_deadline_at=None) -> list[Recording]
+    active_recordings(*, server_id=None) -> list[Recording]
+    expired(now, *, server_id=None) -> list[Recording]
+    held_recordings(*, past_deadline_at=None, server_id=None) -> list[Recording]
+    claim_unowned(server_id) -> int;  server_ids() -> list[str]   (servers.py)
     set_hold(recording_id, *, reason, actor, at=None) -> Recording
     release_hold(recording_id, *, actor, at=None) -> Recording
     recordings_by_caller_hash(caller_hash, *, include_deleted=False) -> list[Recording]

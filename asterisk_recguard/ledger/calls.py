@@ -21,6 +21,7 @@ from .codecs import (
 from .engine import Connection, Engine, select
 from .exceptions import UnknownRecord
 from .rows import Call, DecisionRecord
+from .servers import scoped
 
 DECISION_ACTIONS = frozenset({"start", "keep", "stop", "none", "delete"})
 
@@ -38,13 +39,15 @@ class CallTable:
 
     _engine: Engine
     _chain: Chain
+    server_id: str | None
 
     def upsert_call_start(self, call_id: str, *, channel: str, started_at: datetime | None = None,
                           linkedid: str | None = None, caller_hash: str | None = None,
                           facts: Mapping[str, Any] | None = None) -> Call:
         """Record that a guarded call is live. Called again for the same call
         (a transfer through the gate, a reconcile after restart) it updates the
-        channel, linkedid, caller hash and facts and keeps the first start."""
+        channel, linkedid, caller hash and facts and keeps the first start and
+        server (an unowned call gets this ledger's server id)."""
         check_text(call_id, "call_id")
         check_text(channel, "channel")
         if caller_hash is not None:
@@ -54,15 +57,16 @@ class CallTable:
         with self._engine.transaction() as conn:
             conn.execute(
                 """INSERT INTO calls (call_id, channel, linkedid, caller_hash, started_at,
-                                      last_facts, status)
-                   VALUES (?, ?, ?, ?, ?, coalesce(?, '{}'), ?)
+                                      last_facts, status, server_id)
+                   VALUES (?, ?, ?, ?, ?, coalesce(?, '{}'), ?, ?)
                    ON CONFLICT (call_id) DO UPDATE SET
                        channel = excluded.channel,
+                       server_id = coalesce(calls.server_id, excluded.server_id),
                        linkedid = coalesce(excluded.linkedid, calls.linkedid),
                        caller_hash = coalesce(excluded.caller_hash, calls.caller_hash),
                        last_facts = coalesce(?, calls.last_facts)""",
                 (call_id, channel, linkedid, caller_hash, started, facts_json,
-                 CallStatus.LIVE.value, facts_json),
+                 CallStatus.LIVE.value, self.server_id, facts_json),
             )
             return get_call(conn, call_id)
 
@@ -117,11 +121,13 @@ class CallTable:
             row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
             return None if row is None else Call._from_row(row)
 
-    def live_calls(self) -> list[Call]:
-        """Calls not yet ended, oldest first (for reconciliation after a restart)."""
+    def live_calls(self, *, server_id: str | None = None) -> list[Call]:
+        """Calls not yet ended, oldest first (for reconciliation after a
+        restart); with ``server_id``, that server's only."""
+        only, params = scoped(server_id)
         return select(self._engine,
-                      "SELECT * FROM calls WHERE status = ? ORDER BY started_at, call_id",
-                      (CallStatus.LIVE.value,), Call._from_row)
+                      f"SELECT * FROM calls WHERE status = ?{only} ORDER BY started_at, call_id",
+                      (CallStatus.LIVE.value, *params), Call._from_row)
 
     def decisions_for_call(self, call_id: str) -> list[DecisionRecord]:
         return select(self._engine, "SELECT * FROM decisions WHERE call_id = ? ORDER BY id",

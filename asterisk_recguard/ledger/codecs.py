@@ -17,6 +17,7 @@ from ..storage import is_recording_id
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+SERVER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 # --- time ---------------------------------------------------------------------
@@ -137,3 +138,10 @@ def recording_purposes(
     for purpose, basis in basis_map.items():
         check_text(basis, f"the basis of {purpose}")
     return names, basis_map
+
+
+def check_server_id(value: str | None) -> str | None:
+    """A server id (1 to 64 letters, digits, ".", "_", "-"), or None."""
+    if value is not None and (not isinstance(value, str) or not SERVER_ID.fullmatch(value)):
+        raise ValueError(f"{value!r} is not a server id (1 to 64 letters, digits, '.', '_', '-')")
+    return value

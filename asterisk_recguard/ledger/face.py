@@ -14,6 +14,7 @@ from ..storage import recordings_in
 from .batches import RecordingBatches
 from .calls import CallTable
 from .chain import Chain, ChainReport
+from .codecs import check_server_id
 from .engine import Engine
 from .journal import Journal
 from .listings import RecordingLists
@@ -21,12 +22,13 @@ from .location import DatabaseUrl, Location, location_of
 from .pauses import PauseTable
 from .period import PeriodReads
 from .recordings import RecordingTable
+from .servers import ServerScope
 from .schema import CHAINED_AT
 from .sqlite import SqliteEngine
 
 
 class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journal, PauseTable,
-             PeriodReads):
+             PeriodReads, ServerScope):
     """The ledger; see the package docstring for the rules and the API.
 
     ``Ledger(path)`` opens the existing ledger at ``path`` (migrating it as
@@ -36,10 +38,13 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
     ``seal_secret`` (RECGUARD_HASH_SECRET) seals the rows of the append-only
     tables as they are written and lets :meth:`verify_chains` check the seals;
     without it rows are linked but not sealed (see :mod:`.chain`).
+    ``server_id`` (RECGUARD_SERVER_ID) is written on every call, recording
+    and access-log row this object creates; None writes none (tools, tests).
     """
 
     def __init__(self, path: str | Path | DatabaseUrl, *,
-                 seal_secret: str | bytes | None = None) -> None:
+                 seal_secret: str | bytes | None = None, server_id: str | None = None) -> None:
+        self.server_id = check_server_id(server_id)
         self.location: Location = location_of(path)
         # The SQLite file, for what lives beside it (locks); None for a database.
         self.path: Path | None = self.location if isinstance(self.location, Path) else None
@@ -62,7 +67,7 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
 
     @classmethod
     def create(cls, path: str | Path | DatabaseUrl, *, recordings_dir: Path | None,
-               seal_secret: str | bytes | None = None) -> Ledger:
+               seal_secret: str | bytes | None = None, server_id: str | None = None) -> Ledger:
         """A new, empty ledger at ``path``, where no file may exist; open.
 
         Refused while ``recordings_dir`` holds recordings: a new ledger would
@@ -71,6 +76,7 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
         for no recordings directory (tests, benchmarks).
         """
         location = location_of(path)
+        check_server_id(server_id)
         try:
             found = recordings_in(recordings_dir) if recordings_dir is not None else []
         except OSError as exc:
@@ -92,7 +98,7 @@ class Ledger(CallTable, RecordingTable, RecordingBatches, RecordingLists, Journa
         else:
             SqliteEngine.create(location,
                                 after_migration={CHAINED_AT: Chain(seal_secret).backfill})
-        return cls(location, seal_secret=seal_secret)
+        return cls(location, seal_secret=seal_secret, server_id=server_id)
 
     def __repr__(self) -> str:
         return f"Ledger({self._engine.describe()!r})"

@@ -29,6 +29,7 @@ class Journal:
 
     _engine: Engine
     _chain: Chain
+    server_id: str | None
 
     def log_access(self, *, actor: str, action: str, reason: str, recording_id: str | None = None,
                    call_id: str | None = None, detail: Mapping[str, Any] | None = None,
@@ -44,6 +45,7 @@ class Journal:
             return self._chain.append(conn, "access_log", {
                 "at": when, "actor": actor, "action": action, "recording_id": recording_id,
                 "call_id": call_id, "reason": reason, "detail": detail_json,
+                "server_id": self.server_id,
             })
 
     def access_log(self, *, limit: int | None = None,

@@ -11,6 +11,7 @@ from ..lifecycle import RecordingStatus
 from .codecs import check_hash, format_ts, parse_ts
 from .engine import Engine, select
 from .rows import Recording
+from .servers import scoped
 
 RECORDING_STATUSES: tuple[str, ...] = tuple(status.value for status in RecordingStatus)
 
@@ -47,10 +48,12 @@ class RecordingLists:
             [str(s) for s in wanted],
         )
 
-    def pending_deletions(self) -> list[Recording]:
-        """Recordings whose deletion was started but not confirmed."""
-        return self._recordings("status = ? ORDER BY started_at, recording_id",
-                                (_R.DELETING.value,))
+    def pending_deletions(self, *, server_id: str | None = None) -> list[Recording]:
+        """Recordings whose deletion was started but not confirmed (with
+        ``server_id``, of that server only, as in the lists below)."""
+        only, params = scoped(server_id)
+        return self._recordings(f"status = ?{only} ORDER BY started_at, recording_id",
+                                (_R.DELETING.value, *params))
 
     def recording(self, recording_id: str) -> Recording | None:
         found = self._recordings("recording_id = ?", (recording_id,))
@@ -59,28 +62,33 @@ class RecordingLists:
     def recordings_for_call(self, call_id: str) -> list[Recording]:
         return self._recordings("call_id = ? ORDER BY started_at, recording_id", (call_id,))
 
-    def active_recordings(self) -> list[Recording]:
+    def active_recordings(self, *, server_id: str | None = None) -> list[Recording]:
         """Recordings not yet finalized or deleted (status recording or stopped)."""
-        return self._recordings("status IN (?, ?) ORDER BY started_at, recording_id",
-                                (_R.RECORDING.value, _R.STOPPED.value))
+        only, params = scoped(server_id)
+        return self._recordings(f"status IN (?, ?){only} ORDER BY started_at, recording_id",
+                                (_R.RECORDING.value, _R.STOPPED.value, *params))
 
-    def expired(self, now: datetime) -> list[Recording]:
+    def expired(self, now: datetime, *, server_id: str | None = None) -> list[Recording]:
         """Finalized recordings past their deadline and not held: what purge deletes."""
+        only, params = scoped(server_id)
         return self._recordings(
-            """status = ? AND deadline <= ? AND hold_reason IS NULL
+            f"""status = ? AND deadline <= ? AND hold_reason IS NULL{only}
                ORDER BY deadline, recording_id""",
-            (_R.FINALIZED.value, format_ts(now)),
+            (_R.FINALIZED.value, format_ts(now), *params),
         )
 
-    def held_recordings(self, *, past_deadline_at: datetime | None = None) -> list[Recording]:
+    def held_recordings(self, *, past_deadline_at: datetime | None = None,
+                        server_id: str | None = None) -> list[Recording]:
         """Recordings under legal hold; with ``past_deadline_at``, only those
         a purge at that time would have deleted but for the hold."""
+        only, params = scoped(server_id)
         if past_deadline_at is None:
-            return self._recordings("hold_reason IS NOT NULL ORDER BY held_at, recording_id")
+            return self._recordings(f"hold_reason IS NOT NULL{only} ORDER BY held_at, recording_id",
+                                    params)
         return self._recordings(
-            """hold_reason IS NOT NULL AND status = ? AND deadline <= ?
+            f"""hold_reason IS NOT NULL AND status = ? AND deadline <= ?{only}
                ORDER BY deadline, recording_id""",
-            (_R.FINALIZED.value, format_ts(past_deadline_at)),
+            (_R.FINALIZED.value, format_ts(past_deadline_at), *params),
         )
 
     def recordings_by_caller_hash(self, caller_hash: str, *,

@@ -206,6 +206,12 @@ class PgEngine(Connections[PgConnection]):
         return not conn.raw.closed
 
 
+def connect_session(location: DatabaseUrl) -> psycopg.Connection[Any]:
+    """A session of its own on the ledger's database (autocommit), e.g. for
+    a lock held as long as it lives; a UserError when it cannot be reached."""
+    return _connect(location.url, str(location))
+
+
 def exists(location: DatabaseUrl) -> bool:
     """Whether the database holds a ledger (it must be reachable)."""
     raw = _connect(location.url, str(location))

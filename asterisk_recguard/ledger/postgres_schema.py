@@ -210,6 +210,16 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER recording_pauses_no_truncate BEFORE TRUNCATE ON recording_pauses
         FOR EACH STATEMENT EXECUTE FUNCTION recguard_append_only();
     """,
+
+    # 5: the server of each call, recording and access-log row (SQLite's 5);
+    # NULL in older rows.
+    f"""
+    ALTER TABLE calls ADD COLUMN server_id {_TEXT};
+    ALTER TABLE recordings ADD COLUMN server_id {_TEXT};
+    ALTER TABLE access_log ADD COLUMN server_id {_TEXT};
+    CREATE INDEX calls_server_status ON calls (server_id, status);
+    CREATE INDEX recordings_server_status_deadline ON recordings (server_id, status, deadline);
+    """,
 )
 
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)

@@ -98,6 +98,7 @@ class RecordingTable:
     """The ledger's methods that write a recording."""
 
     _engine: Engine
+    server_id: str | None
 
     def recording_started(self, recording_id: str, *, call_id: str, channel: str,
                           path: str | Path, purposes: Iterable[str], bases: Mapping[str, str],
@@ -116,10 +117,10 @@ class RecordingTable:
             try:
                 conn.execute(
                     """INSERT INTO recordings (recording_id, call_id, channel, path, mixmonitor_id,
-                                               purposes, bases, started_at, status)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                               purposes, bases, started_at, status, server_id)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (recording_id, call_id, channel, str(path), mixmonitor_id,
-                     purposes_json, bases_json, when, _R.RECORDING.value),
+                     purposes_json, bases_json, when, _R.RECORDING.value, self.server_id),
                 )
             except conn.IntegrityError as exc:
                 raise ValueError(

@@ -23,6 +23,7 @@ class Call:
     ended_at: datetime | None
     last_facts: dict[str, Any]
     status: CallStatus
+    server_id: str | None = None  # None: written before the ledger knew servers
 
     @classmethod
     def _from_row(cls, row: Row) -> Call:
@@ -30,7 +31,7 @@ class Call:
             call_id=row["call_id"], channel=row["channel"], linkedid=row["linkedid"],
             caller_hash=row["caller_hash"], started_at=parse_ts(row["started_at"]),
             ended_at=opt_ts(row["ended_at"]), last_facts=json.loads(row["last_facts"]),
-            status=CallStatus(row["status"]),
+            status=CallStatus(row["status"]), server_id=row["server_id"],
         )
 
 
@@ -89,6 +90,7 @@ class Recording:
     held_at: datetime | None
     held_by: str | None
     status: RecordingStatus
+    server_id: str | None = None  # the server whose guard made it; None: before servers
 
     @property
     def held(self) -> bool:
@@ -112,7 +114,7 @@ class Recording:
             deleted_at=opt_ts(row["deleted_at"]), deletion_reason=row["deletion_reason"],
             deleted_by=row["deleted_by"], hold_reason=row["hold_reason"],
             held_at=opt_ts(row["held_at"]), held_by=row["held_by"],
-            status=RecordingStatus(row["status"]),
+            status=RecordingStatus(row["status"]), server_id=row["server_id"],
         )
 
 
@@ -140,11 +142,13 @@ class AccessEntry:
     call_id: str | None
     reason: str
     detail: dict[str, Any]
+    server_id: str | None = None  # the server the command ran on; None: before servers
 
     @classmethod
     def _from_row(cls, row: Row) -> AccessEntry:
         return cls(row["id"], parse_ts(row["at"]), row["actor"], row["action"],
-                   row["recording_id"], row["call_id"], row["reason"], json.loads(row["detail"]))
+                   row["recording_id"], row["call_id"], row["reason"], json.loads(row["detail"]),
+                   row["server_id"])
 
 
 @dataclass(frozen=True)

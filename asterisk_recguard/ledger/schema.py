@@ -192,6 +192,18 @@ MIGRATIONS: tuple[str, ...] = (
              OR NEW.paused_by IS NOT OLD.paused_by
         BEGIN SELECT RAISE(ABORT, 'a pause is closed once and otherwise never changes'); END;
     """,
+
+    # 5: the server each call, recording and access-log row belongs to, when
+    # several Asterisk servers share one ledger. NULL in the rows written
+    # before it: the hash chain leaves NULL columns out, so the access log's
+    # old rows keep their hashes.
+    """
+    ALTER TABLE calls ADD COLUMN server_id TEXT;
+    ALTER TABLE recordings ADD COLUMN server_id TEXT;
+    ALTER TABLE access_log ADD COLUMN server_id TEXT;
+    CREATE INDEX calls_server_status ON calls (server_id, status);
+    CREATE INDEX recordings_server_status_deadline ON recordings (server_id, status, deadline);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,6 +1,6 @@
 -- What recguard_guard may do in the ledger's database. Run in that database
 -- after `recguard ledger init` (or `recguard ledger copy`), as recguard_owner,
--- and again after an upgrade that adds a table:
+-- and again after an upgrade that adds a table or a column:
 --     psql -U recguard_owner -d recguard -f recguard-grants.sql
 --
 -- The append-only tables (decisions, access_log, unauthorized) get SELECT and
@@ -20,13 +20,15 @@ GRANT SELECT, INSERT ON calls, decisions, recordings, purpose_history, access_lo
     recording_pauses TO recguard_guard;
 GRANT USAGE ON SEQUENCE purpose_history_id_seq, recording_pauses_id_seq TO recguard_guard;
 
--- A call: seen again (transfer, reconcile), its facts, its end.
-GRANT UPDATE (channel, linkedid, caller_hash, last_facts, ended_at, status) ON calls
+-- A call: seen again (transfer, reconcile), its facts, its end; a server id
+-- given to a call written before the ledger knew servers (schema 5).
+GRANT UPDATE (channel, linkedid, caller_hash, last_facts, ended_at, status, server_id) ON calls
     TO recguard_guard;
--- A recording: MixMonitor id, purposes, stop, finalization, hold, deletion.
+-- A recording: MixMonitor id, purposes, stop, finalization, hold, deletion;
+-- its server id, as for a call.
 GRANT UPDATE (mixmonitor_id, purposes, bases, status, stopped_at, finalized_at, deadline,
               size_bytes, duration_s, sha256, stored_path, key_id, deleted_at,
-              deletion_reason, deleted_by, hold_reason, held_at, held_by) ON recordings
+              deletion_reason, deleted_by, hold_reason, held_at, held_by, server_id) ON recordings
     TO recguard_guard;
 -- A pause for card details: closed once, at the resume or the call's end.
 GRANT UPDATE (resumed_at, resumed_by) ON recording_pauses TO recguard_guard;

@@ -152,3 +152,36 @@ def test_to_json(world: World, policy: Policy) -> None:
     old(world.recordings / "stray")
     data = run(world, policy, clock=lambda: utcnow() + timedelta(hours=2)).to_json()
     assert data["ok"] is False and data["problems"][0]["kind"] == "orphan"
+
+
+def test_overdue_recordings_of_every_server_are_reported_naming_the_server(
+        world: World, policy: Policy) -> None:
+    late = utcnow() - timedelta(days=2)
+    world.ledger.server_id = "pbx-a"
+    mine = world.add(deadline=late, seed=1)
+    world.ledger.server_id = "pbx-b"  # a server that is down: its guard purges nothing
+    theirs = world.add(deadline=late, seed=2)
+    report = run(world, policy)
+    by_id = {p.recording_id: p for p in report.problems}
+    assert kinds(report) == ["overdue", "overdue"]
+    assert (by_id[mine.recording_id].server, by_id[theirs.recording_id].server) == ("pbx-a", "pbx-b")
+    assert "of server pbx-b" in by_id[theirs.recording_id].message
+    assert "recguard purge --server pbx-b" in by_id[theirs.recording_id].message
+
+
+def test_another_servers_recording_whose_file_is_not_here_is_no_missing_file(
+        world: World, policy: Policy) -> None:
+    world.ledger.server_id = "pbx-b"
+    theirs = world.add(deadline=FUTURE, seed=1)
+    late = world.add(deadline=utcnow() - timedelta(days=2), seed=2)
+    for rec in (theirs, late):
+        Path(rec.file_path).unlink()  # on pbx-b's own disk, not here
+    world.ledger.server_id = "pbx-a"
+    report = run(world, policy)
+    assert [(p.kind, p.recording_id, p.server) for p in report.problems] == [
+        ("overdue", late.recording_id, "pbx-b")]
+    # This server's own recording without its file is still a problem.
+    ours = world.add(deadline=FUTURE, seed=3)
+    Path(ours.file_path).unlink()
+    assert ("missing_file", ours.recording_id) in [(p.kind, p.recording_id)
+                                                   for p in run(world, policy).problems]

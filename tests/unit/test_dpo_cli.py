@@ -451,3 +451,73 @@ def test_an_unwritable_decision_log_is_one_line(world: World, tmp_path: Path,
                            str(path))
     assert status == 2 and err.count("\n") == 1 and str(blocked) in err
     assert "Traceback" not in err
+
+
+def test_purge_acts_on_this_servers_recordings_or_those_of_the_server_named(
+        capsys: pytest.CaptureFixture[str], world: World) -> None:
+    world.ledger.server_id = "pbx-a"
+    mine = world.add(deadline=DEADLINE, seed=1)
+    world.ledger.server_id = "pbx-b"
+    theirs = world.add(deadline=DEADLINE, seed=2)
+    at = ["--now", "2028-01-10T10:00:00Z"]
+    status, out, _ = run(capsys, "purge", *at, *env(world, RECGUARD_SERVER_ID="pbx-a"))
+    assert status == 0 and out.startswith("purge of server pbx-a at ")
+    assert mine.recording_id in out and theirs.recording_id not in out
+    status, out, _ = run(capsys, "purge", "--server", "pbx-b", *at,
+                         *env(world, RECGUARD_SERVER_ID="pbx-a"))
+    assert status == 0 and theirs.recording_id in out
+    gone = world.ledger.recording(theirs.recording_id)
+    assert gone is not None and gone.status == "deleted"
+    status, _, err = run(capsys, "purge", "--server", "pbx b", *env(world))
+    assert status == 2 and "'pbx b' is not a server id" in err.replace('"', "'")
+
+
+def _on_two_servers(world: World, tmp_path: Path, shared: bool):
+    """A caller's recording made on pbx-a (this server) and one on pbx-b, whose
+    file is here only when the recordings directory is shared."""
+    world.ledger.server_id = "pbx-a"
+    ours = world.add(deadline=DEADLINE, seed=1)
+    world.ledger.server_id = "pbx-b"
+    theirs = world.add(deadline=DEADLINE, seed=2)
+    away = tmp_path / "on-pbx-b"
+    if not shared:
+        away.write_bytes(Path(theirs.file_path).read_bytes())
+        Path(theirs.file_path).unlink()
+    return ours, theirs, env(world, RECGUARD_SERVER_ID="pbx-a")
+
+
+@pytest.mark.parametrize("command", ["export", "erase"])
+def test_a_request_with_files_on_another_server_does_nothing_and_says_where(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    ours, theirs, here = _on_two_servers(world, tmp_path, shared=False)
+    to = ["--to", str(tmp_path / "dsar")] if command == "export" else []
+    status, out, err = run(capsys, "subject", command, "--caller", NUMBER, *to,
+                           "--reason", "request DSAR-19", *here)
+    assert status == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert "cannot reach: 1 on pbx-b (" + theirs.recording_id + ")" in line
+    assert f"nothing was done: run `recguard subject {command} --server pbx-b ...` on pbx-b" in line
+    assert "`--server pbx-a` here" in line
+    assert not (tmp_path / "dsar").exists()
+    for rec in (ours, theirs):
+        assert world.ledger.recording(rec.recording_id).status == "finalized"
+    assert Path(ours.file_path).exists()
+    refused = world.ledger.access_log()[-1]
+    assert (refused.action, refused.detail["outcome"], refused.server_id) == (command, "refused",
+                                                                             "pbx-a")
+    # Its own server's part, here; pbx-b's is left to pbx-b.
+    status, out, _ = run(capsys, "subject", command, "--server", "pbx-a", "--caller", NUMBER, *to,
+                         "--reason", "request DSAR-19", *here)
+    assert status == 0 and ours.recording_id in out and theirs.recording_id not in out
+    assert world.ledger.recording(theirs.recording_id).status == "finalized"
+
+
+def test_on_shared_storage_one_server_erases_every_servers_recordings(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ours, theirs, here = _on_two_servers(world, tmp_path, shared=True)
+    status, out, _ = run(capsys, "subject", "erase", "--caller", NUMBER,
+                         "--reason", "erasure request DSAR-20", *here)
+    assert status == 0 and "erase: 2 erased, 0 refused" in out
+    for rec in (ours, theirs):
+        assert world.ledger.recording(rec.recording_id).status == "deleted"
+        assert not Path(rec.file_path).exists()

@@ -4,6 +4,7 @@ rows; a bad or unreachable database is one line that never shows the password.""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -56,7 +57,13 @@ def test_copy_moves_every_row_with_its_chain(world: World, pg_url: str,
     assert "hash chains are whole and sealed" in out
     source = world.ledger
     with Ledger(pg_url, seal_secret=SECRET) as target:
-        assert target.recordings() == source.recordings()
+        # Rows from before server ids go to the server the ledger came from
+        # (RECGUARD_SERVER_ID, here the host name).
+        server = target.recordings()[0].server_id
+        assert f"gave the 4 calls and recordings without a server id to server {server}" in out
+        assert {r.server_id for r in target.recordings()} == {server}
+        assert [dataclasses.replace(r, server_id=None)
+                for r in target.recordings()] == source.recordings()
         assert target.access_log() == source.access_log()
         assert target.unauthorized_log() == source.unauthorized_log()
         for rec in source.recordings():
@@ -155,3 +162,18 @@ def test_copy_refuses_a_ledger_with_a_table_it_does_not_know(world: World, pg_ur
     assert status == 2 and out == "" and "pause_notes" in err and "nothing was copied" in err
     with Ledger(pg_url) as target:
         assert target.recordings() == []
+
+
+def test_copy_gives_rows_without_a_server_to_the_server_named(
+        world: World, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    history(world)
+    status, out, err = run(capsys, "ledger", "copy", "--from", f"sqlite:{world.ledger.path}",
+                           "--to", pg_url, "--server", "pbx-a", *env(world))
+    assert (status, err) == (0, "")
+    assert "gave the 4 calls and recordings without a server id to server pbx-a" in out
+    with Ledger(pg_url, seal_secret=SECRET) as target:
+        assert {r.server_id for r in target.recordings()} == {"pbx-a"}
+        assert {c.server_id for c in target.live_calls()} <= {"pbx-a"}
+        assert target.verify_chains().breaks == []
+    # The source keeps its rows as they were.
+    assert {r.server_id for r in world.ledger.recordings()} == {None}

@@ -223,15 +223,19 @@ def test_a_bad_postgresql_url_is_one_line_that_does_not_echo_it() -> None:
     assert "s3cret-pw" not in message
 
 
-def test_recguard_run_refuses_a_database_ledger_and_makes_nothing(pg_url: str) -> None:
+def test_recguard_run_opens_a_database_ledger_but_never_makes_one(pg_url: str) -> None:
     import dataclasses
 
     from asterisk_recguard.daemon import ledger_for_run
     from asterisk_recguard.settings import load_settings
-    settings = dataclasses.replace(load_settings(environ=REQUIRED), ledger=DatabaseUrl(pg_url))
-    with pytest.raises(UserError, match="takes only an SQLite ledger"):
+    settings = dataclasses.replace(load_settings(environ=REQUIRED), ledger=DatabaseUrl(pg_url),
+                                   server_id="pbx-a")
+    with pytest.raises(UserError, match="holds no ledger.*recguard ledger init"):
         ledger_for_run(settings)
     assert not Ledger.exists(pg_url)
+    Ledger.create(pg_url, recordings_dir=None).close()
+    with ledger_for_run(settings) as ledger:
+        assert ledger.server_id == "pbx-a"
 
 
 def test_writes_go_on_after_the_server_dropped_the_session(pg_url: str) -> None:

@@ -24,6 +24,7 @@ RELEASED_MIGRATIONS = (
     "39fb8c35893a153eead0ceb3a4c89aa882f0f3b61fee62b96c76309d9e9472ac",
     "bc599b76d7dae57766e4ca9e991779ca51a577f0a3377e01e55cc63d2e0631b9",
     "0594757a73fdf9e425fb5a0a39e5cc63588e9f666709e0d4e3a10795a616aba4",
+    "ffc6aa37833b038edd7cecf7b4a9e4f1b719e144108ffc3d817515136689d030",
 )
 
 
@@ -39,7 +40,7 @@ def test_version_one_is_migrated_and_keeps_its_entries(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     _version_one(path)
     with Ledger(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 4
+        assert ledger.schema_version == SCHEMA_VERSION == 5
         (old,) = ledger.unauthorized_log()
         assert (old.channel, old.action, old.file) == ("PJSIP/old-00000001", "logged_only", "/x.wav")
         ledger.log_unauthorized(channel="PJSIP/new-00000002", action="stopped_file_kept")

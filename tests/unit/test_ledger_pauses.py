@@ -80,7 +80,7 @@ def test_version_three_is_migrated_to_keep_pauses(tmp_path: Path) -> None:
     with ledger_file_at(path, 3):
         pass
     with Ledger(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 4
+        assert ledger.schema_version == SCHEMA_VERSION == 5
         start_call(ledger)
         recording_id = start_recording(ledger)
         ledger.pause_started(recording_id, by="agent_key", at=T0)

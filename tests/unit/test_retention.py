@@ -222,3 +222,24 @@ def test_an_unlink_error_is_reported_and_retried(world: World, monkeypatch: pyte
     again = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings)
     assert again.ok and [d.recording_id for d in again.resumed] == [bad.recording_id]
     assert files(world) == set()
+
+
+def test_a_purge_for_one_server_deletes_only_that_servers_recordings(world: World) -> None:
+    world.ledger.server_id = "pbx-a"
+    mine = world.add(deadline=DEADLINE, seed=1)
+    world.ledger.server_id = "pbx-b"
+    theirs = world.add(deadline=DEADLINE, seed=2)
+    world.ledger.server_id = "pbx-a"
+    report = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings,
+                   server_id="pbx-a")
+    assert [d.recording_id for d in report.deleted] == [mine.recording_id]
+    kept = world.ledger.recording(theirs.recording_id)
+    assert kept is not None and kept.status == "finalized"
+    assert Path(kept.file_path).exists()
+    (entry,) = world.ledger.access_log()
+    assert (entry.server_id, entry.detail["server"]) == ("pbx-a", "pbx-a")
+    assert world.events("purge")[-1]["server"] == "pbx-a"
+    # pbx-b's own purge (or `recguard purge --server pbx-b`) deletes its one.
+    again = purge(world.ledger, world.log, DEADLINE, ACTOR, recordings_dir=world.recordings,
+                  server_id="pbx-b")
+    assert [d.recording_id for d in again.deleted] == [theirs.recording_id]

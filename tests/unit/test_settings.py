@@ -352,3 +352,23 @@ def test_example_placeholders_are_refused_until_filled_in() -> None:
     assert isinstance(filled, Settings)
     assert filled.ami_port == 5038
     assert filled.recordings_dir == DEFAULT_RECORDINGS_DIR
+
+
+def test_the_server_id_defaults_to_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "pbx-7.example")
+    assert load_settings(environ=REQUIRED).server_id == "pbx-7.example"
+    assert load_settings(environ={**REQUIRED, "RECGUARD_SERVER_ID": "pbx-a"}).server_id == "pbx-a"
+
+
+@pytest.mark.parametrize("value", ["pbx a", "x" * 65, "pbx/1", "ünï"])
+def test_a_bad_server_id_is_one_line(value: str) -> None:
+    message = error_of(environ={**REQUIRED, "RECGUARD_SERVER_ID": value})
+    assert message.startswith("RECGUARD_SERVER_ID in the environment: ")
+    assert "is not a server id" in message and "; set it to" in message and "\n" not in message
+
+
+def test_a_host_name_that_is_no_server_id_asks_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "my host")
+    message = error_of(environ=REQUIRED)
+    assert message.startswith("RECGUARD_SERVER_ID is not set, and its default ")
+    assert "set it to a short name of this Asterisk server" in message
