@@ -1,9 +1,10 @@
 """The guard's own cost, without Asterisk: a recorded stream of call events
 replayed into a real guard whose Asterisk side answers at once
 (``asterisk_recguard.guard.testing``), with the real ledger (SQLite, WAL,
-synchronous=FULL, group commit) and the real decision log on disk.
+synchronous=FULL, group commit; or, with --postgresql, PostgreSQL in a
+throwaway cluster on this machine) and the real decision log on disk.
 
-    .venv/bin/python bench/bench_guard_replay.py [--calls 2000] [--cores 1]
+    .venv/bin/python bench/bench_guard_replay.py [--calls 2000] [--cores 1] [--lanes 32] [--postgresql]
 
 Prints gate decisions per second (StasisStart to the dialplan told; no gate is
 shed: the gate timeout is an hour, so every gate does its whole work), the
@@ -25,11 +26,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asterisk_recguard import channelfacts as cf  # noqa: E402
 from asterisk_recguard.decisionlog import DecisionLog  # noqa: E402
+from asterisk_recguard.devtools.pgcluster import Cluster, server_bin  # noqa: E402
 from asterisk_recguard.guard import Guard  # noqa: E402
 from asterisk_recguard.guard.testing import (  # noqa: E402
     FakeCallControl,
@@ -61,10 +65,13 @@ def stream(calls: int) -> tuple[list[dict], list[dict]]:
     return gates, rest
 
 
-def make_guard(directory: Path, lanes: int = 32) -> tuple[Guard, Ledger, DecisionLog]:
+def make_guard(directory: Path, lanes: int = 32, database: str | None = None) -> tuple[Guard, Ledger, DecisionLog]:
+    """A guard on fakes of Asterisk; its ledger an SQLite file in ``directory``,
+    or the empty PostgreSQL database ``database`` names."""
     recordings = directory / "recordings"
     recordings.mkdir()
-    ledger = Ledger.create(directory / "ledger.sqlite3", recordings_dir=recordings, seal_secret=SECRET)
+    ledger = Ledger.create(database or directory / "ledger.sqlite3", recordings_dir=recordings,
+                           seal_secret=SECRET)
     log = DecisionLog(directory / "decisions.jsonl")
     guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
                   mixmonitors=FakeMixMonitors(recordings), ledger=ledger, decision_log=log,
@@ -72,10 +79,10 @@ def make_guard(directory: Path, lanes: int = 32) -> tuple[Guard, Ledger, Decisio
     return guard, ledger, log
 
 
-def timed_run(calls: int, lanes: int) -> None:
+def timed_run(calls: int, lanes: int, database: str | None = None) -> None:
     gates, rest = stream(calls)
     with tempfile.TemporaryDirectory(prefix="recguard-replay-") as directory:
-        guard, ledger, log = make_guard(Path(directory), lanes)
+        guard, ledger, log = make_guard(Path(directory), lanes, database)
         try:
             began = time.perf_counter()
             for event in gates:
@@ -123,20 +130,42 @@ def memory_per_call(calls: int) -> None:
     print(f"memory: {(after - before) / tracked:,.0f} bytes per tracked call ({tracked} calls tracked)")
 
 
+def postgresql_database() -> tuple[Cluster, str]:
+    """A throwaway PostgreSQL cluster on this machine and the URL of an empty database in it."""
+    bin_dir = server_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed: apt-get install postgresql")
+    cluster = Cluster(bin_dir).start()
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE replay")
+    return cluster, cluster.url("replay")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--postgresql", action="store_true",
+                        help="the ledger in PostgreSQL (a throwaway cluster on this machine, started "
+                             "before the pinning, so the server is not on the guard's core)")
     parser.add_argument("--lanes", type=int, default=32, help="the guard's lanes (recguard run uses 32)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the memory per tracked call (default: yes)")
     parser.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (default 1)")
     args = parser.parse_args()
-    cores = sorted(os.sched_getaffinity(0))[: max(1, args.cores)]
-    os.sched_setaffinity(0, cores)
-    print(f"pinned to {len(cores)} core(s); {args.calls} calls; {args.lanes} lanes")
-    timed_run(args.calls, args.lanes)
-    if args.memory:
-        memory_per_call(args.calls)
+    cluster, database = None, None
+    if args.postgresql:
+        cluster, database = postgresql_database()
+    try:
+        cores = sorted(os.sched_getaffinity(0))[: max(1, args.cores)]
+        os.sched_setaffinity(0, cores)
+        print(f"pinned to {len(cores)} core(s); {args.calls} calls; {args.lanes} lanes; ledger: "
+              f"{'PostgreSQL' if database else 'SQLite'}")
+        timed_run(args.calls, args.lanes, database)
+        if args.memory:
+            memory_per_call(args.calls)
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return 0
 
 
