@@ -1,6 +1,7 @@
 """Real SIP calls at call-centre rates: recguard's gate against the alternatives.
 
     .venv/bin/python bench/bench_sip_load.py [--rates 5,10,20,30,40,60] [--seconds 60] [--call-seconds 15]
+                                             [--postgresql]
 
 SIPp (Debian's sip-tester) places calls with audio on the sandbox's PJSIP
 endpoint, at each rate for ``--seconds`` (calls of ``--call-seconds``), in
@@ -25,6 +26,7 @@ decision (`record`) and SIPp saw no failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -34,9 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,8 +49,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from asterisk_recguard.ami import AmiClient  # noqa: E402
 from asterisk_recguard.ari import AriClient, EventStream, wait_until  # noqa: E402
+from asterisk_recguard.devtools.pgcluster import Cluster, server_bin  # noqa: E402
 from asterisk_recguard.devtools.rtppcap import CallerMedia  # noqa: E402
 from asterisk_recguard.devtools.sandbox import Sandbox  # noqa: E402
+from asterisk_recguard.ledger import Ledger  # noqa: E402
 from integration import sipp  # noqa: E402
 
 WAYS = {"recguard": "801", "plain": "802", "minimal": "803"}
@@ -219,11 +226,34 @@ def run_phase(way: str, rate: int, seconds: int, call_seconds: int, sandbox: San
     return phase
 
 
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    bin_dir = server_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed: apt-get install postgresql")
+    cluster = Cluster(bin_dir).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def new_ledger(cluster: Cluster, sandbox: Sandbox, env: dict[str, str]) -> str:
+    """An empty database made a ledger, as `recguard ledger init` makes one; its URL."""
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE sipload")
+    url = cluster.url("sipload")
+    Ledger.create(url, recordings_dir=sandbox.recordings_dir, seal_secret=env["RECGUARD_HASH_SECRET"]).close()
+    return url
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="5,10,20,30,40,60", help="calls per second, comma-separated")
     parser.add_argument("--seconds", type=int, default=60, help="how long each rate places calls (at most 120)")
     parser.add_argument("--call-seconds", type=int, default=15, help="how long each call lasts")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="recguard's ledger in PostgreSQL (a throwaway cluster on this machine)")
     args = parser.parse_args()
     reason = sipp.unavailable_reason()
     if reason:
@@ -240,15 +270,21 @@ def main() -> int:
         include.write_text(DIALPLAN.format(wait=args.call_seconds + 30, spool=spool, minimal=MINIMAL_APP))
         sandbox = Sandbox(state_dir=Path(state) / "sandbox", http_port=58288, ami_port=55238)
         sandbox.up(includes=[include])
+        stack = contextlib.ExitStack()
         try:
             env = sandbox.credentials()
+            guard_env = dict(os.environ)
+            if args.postgresql:
+                cluster = stack.enter_context(throwaway_cluster())
+                guard_env["RECGUARD_LEDGER"] = new_ledger(cluster, sandbox, env)
             info = sandbox.info()
             assert info is not None
             asterisk_pid = info.pid
             decision_log = Path(env["RECGUARD_DECISION_LOG"])
             print(f"SIPp against Asterisk {sandbox.cli('core show version').split()[1]} on 127.0.0.1:"
                   f"{info.sip_port}; calls of {args.call_seconds} s for {seconds} s per rate; "
-                  f"{os.cpu_count()} cores shared by SIPp, Asterisk and the gate\n")
+                  f"{os.cpu_count()} cores shared by SIPp, Asterisk and the gate; recguard's ledger: "
+                  f"{'PostgreSQL 15 on this machine' if args.postgresql else 'SQLite'}\n")
             print("| calls/s | way | SIPp ok | decisions | gate_failed / gate_shed | gate ms median / p95 / p99 / max "
                   "| recguard CPU, RSS | Asterisk CPU |")
             print("|---|---|---|---|---|---|---|---|")
@@ -260,7 +296,7 @@ def main() -> int:
                     if way == "recguard":
                         guard = subprocess.Popen(
                             [sys.executable, "-m", "asterisk_recguard", "run", "--env-file", str(sandbox.env_file)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=guard_env)
                         ari = AriClient(env["RECGUARD_ARI_URL"], env["RECGUARD_ARI_USER"],
                                         env["RECGUARD_ARI_PASSWORD"], "recguard")
                         wait_until(lambda: ari.app_registered("recguard"), 20)
@@ -283,6 +319,7 @@ def main() -> int:
             print(f"\nhighest rate at which every call got its lawful decision: "
                   f"{f'{best} calls/s' if best else 'none of the rates tried'}")
         finally:
+            stack.close()
             sandbox.down()
     return 0
 
