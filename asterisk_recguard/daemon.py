@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from wsgiref.simple_server import WSGIServer
@@ -120,6 +121,7 @@ class Daemon:
             on_disconnect=self.guard.on_ari_disconnected,
         )
         self._stop = threading.Event()
+        self._own_purge: float | None = None  # when this guard's scheduled purge last succeeded
         self.metrics_server: WSGIServer | None = None
         self.metrics.registry.register(ScrapeCollector(Readings(
             recording_counts=self.ledger.recording_counts,
@@ -130,8 +132,11 @@ class Daemon:
         )))
 
     def _last_purge(self) -> float | None:
+        """The last purge without failures: by anyone beside an SQLite ledger
+        (its stamp file), else this guard's own scheduled one."""
         path = self.ledger.path
-        return last_purge(path) if path is not None else None
+        stamped = last_purge(path) if path is not None else None
+        return max((t for t in (stamped, self._own_purge) if t is not None), default=None)
 
     def _serve_metrics(self) -> None:
         """Not fatal: a guard without its metrics still guards; the warning says why."""
@@ -178,9 +183,11 @@ class Daemon:
         actor = f"recguard run ({current_actor()})"
         while True:
             try:
-                purge(self.ledger, self.decision_log, utcnow(), actor,
-                      recordings_dir=self.settings.recordings_dir,
-                      server_id=self.settings.server_id)
+                report = purge(self.ledger, self.decision_log, utcnow(), actor,
+                               recordings_dir=self.settings.recordings_dir,
+                               server_id=self.settings.server_id)
+                if report.ok:
+                    self._own_purge = time.time()
             except Exception as exc:  # a failed run is retried at the next interval
                 log.exception("scheduled purge failed")
                 self.decision_log.emit("purge_failed", error=f"{type(exc).__name__}: {exc}")

@@ -296,3 +296,24 @@ def test_only_the_daemon_knows_of_metrics_and_only_metrics_of_prometheus() -> No
                     users[target].add(module_name(path, PACKAGE_DIR))
     assert users == {"asterisk_recguard.metrics": {"asterisk_recguard.daemon"},
                      "prometheus_client": {"asterisk_recguard.metrics"}}
+
+
+def test_the_purge_age_is_the_guards_own_purge_on_a_database_ledger(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from asterisk_recguard.daemon import Daemon
+
+    # No stamp file beside a database ledger: the guard's own scheduled purge counts.
+    on_database = SimpleNamespace(ledger=SimpleNamespace(path=None), _own_purge=None)
+    assert Daemon._last_purge(on_database) is None  # type: ignore[arg-type]
+    on_database._own_purge = 1_800_000_000.0
+    assert Daemon._last_purge(on_database) == 1_800_000_000.0  # type: ignore[arg-type]
+    # Beside an SQLite ledger the newer of the stamp (any purge) and its own.
+    ledger_path = tmp_path / "ledger.sqlite3"
+    stamp = ledger_path.with_name(ledger_path.name + ".last-purge")
+    stamp.touch()
+    os.utime(stamp, (1_700_000_000, 1_700_000_000))
+    on_file = SimpleNamespace(ledger=SimpleNamespace(path=ledger_path), _own_purge=None)
+    assert Daemon._last_purge(on_file) == 1_700_000_000  # type: ignore[arg-type]
+    on_file._own_purge = 1_800_000_000.0
+    assert Daemon._last_purge(on_file) == 1_800_000_000.0  # type: ignore[arg-type]
