@@ -12,6 +12,7 @@ import pytest
 from asterisk_recguard.devtools.pgcluster import Cluster, server_bin
 from asterisk_recguard.ledger import Ledger
 
+from ..unit.pg_support import admin
 from .conftest import _unavailable
 
 _numbers = itertools.count()
@@ -30,20 +31,14 @@ def cluster() -> Iterator[Cluster]:
         running.stop()
 
 
-def _admin(cluster: Cluster, sql: str) -> None:
-    import psycopg
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def pg_ledger(cluster: Cluster) -> Iterator[str]:
     """The URL of a new ledger in the cluster, dropped afterwards."""
     name = f"ledger_{os.getpid()}_{next(_numbers)}"
-    _admin(cluster, f"CREATE DATABASE {name}")
+    admin(cluster, f"CREATE DATABASE {name}")
     url = cluster.url(name)
     Ledger.create(url, recordings_dir=None).close()
     try:
         yield url
     finally:
-        _admin(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
