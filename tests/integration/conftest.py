@@ -91,6 +91,11 @@ def callers(sandbox: Sandbox, sandbox_env: dict[str, str]) -> Iterator[CallerSim
 @pytest.fixture
 def idle(callers: CallerSimulator) -> CallerSimulator:
     """A simulator on an Asterisk with no calls left over from an earlier test."""
+    return idle_callers(callers)
+
+
+def idle_callers(callers: CallerSimulator) -> CallerSimulator:
+    """Hang up every channel left on the simulator's Asterisk and wait until none is."""
     for channel in callers.client.channels():
         try:
             callers.client.hangup(channel["id"])

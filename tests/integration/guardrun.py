@@ -61,13 +61,18 @@ def guard_process(env_file: Path, **overrides: str) -> Iterator[subprocess.Popen
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], wait: float = 15) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within ``wait`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_app_registered(ari_client: Any, app: str = "recguard", timeout: float = 10.0) -> bool:

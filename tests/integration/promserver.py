@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import urllib.parse
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from asterisk_recguard.ari import wait_until
+
+from .guardrun import stop_process
 
 
 def unavailable_reason() -> str | None:
@@ -104,13 +105,7 @@ def prometheus_server(directory: Path, target: str, rule_files: Sequence[Path]) 
         assert process.poll() is None, f"Prometheus exited with {process.returncode}:\n" + server.log()
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def _ready(url: str) -> bool:

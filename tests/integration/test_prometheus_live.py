@@ -25,7 +25,7 @@ from asterisk_recguard.devtools.callsim import CallerSimulator
 from asterisk_recguard.devtools.sandbox import Sandbox
 
 from . import promserver
-from .conftest import _unavailable
+from .conftest import _unavailable, idle_callers
 from .guardrun import guard_process, wait_app_registered
 from .promserver import Prometheus, free_port, prometheus_server
 
@@ -64,16 +64,6 @@ def prometheus_ready() -> None:
     reason = promserver.unavailable_reason()
     if reason:
         _unavailable(reason)
-
-
-def idle_callers(callers: CallerSimulator) -> CallerSimulator:
-    for channel in callers.client.channels():
-        try:
-            callers.client.hangup(channel["id"])
-        except Exception:
-            pass
-    assert callers.wait_idle(10), "channels from an earlier test did not go away"
-    return callers
 
 
 def instance_regex(instance: str) -> str:
