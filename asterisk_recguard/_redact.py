@@ -34,6 +34,7 @@ each number in them by ``[number]``. The rule:
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Compared after lower-casing and removing everything but letters and digits,
@@ -67,8 +68,12 @@ def is_caller_number_key(key: object) -> bool:
     ``caller_id_number``, ``number``, ``CALLERID*``, ARI's ``connected`` and
     any ``*_number`` are not.
     """
-    if not isinstance(key, str):
-        return False
+    return isinstance(key, str) and _names_a_number(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_a_number(key: str) -> bool:
+    # Cached: the same few dozen field names are asked of every log line and ledger row.
     norm = _NON_ALNUM.sub("", key.lower())
     return norm in _EXACT or norm.startswith(_PREFIXES) or norm.endswith("number")
 
@@ -104,6 +109,7 @@ _HEX_ID_LENGTHS = frozenset({32, 40, 64})
 _DATE = re.compile(r"(?:19|20)\d\d([-/])(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])")
 
 
+@functools.lru_cache(maxsize=8192)
 def mask_numbers(text: str) -> str:
     """Replace every number in ``text`` by ``[number]`` (the rule: module docstring).
 
@@ -111,7 +117,8 @@ def mask_numbers(text: str) -> str:
     keep: channel names (``Local/0038640123456@out-…``), file names of
     recordings made behind its back (``/mon/+386 40 123 456.wav``), dialplan
     locations (``from-pstn,040123456,1``). What remains still tells an
-    operator where to look.
+    operator where to look. Cached: a call's channel name is masked for
+    each of its log lines.
     """
     masked: list[str] = []
     done = 0

@@ -172,28 +172,48 @@ _LEADING = ("ts", "level", "event", "call_id", "channel")
 # --- processors (plain callables over the event dict) ---------------------------
 
 
-def _mask_numbers(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if is_caller_number_key(k) else _mask_numbers(v)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_mask_numbers(v) for v in value]
-    return value
+def _flat(text: str) -> str:
+    if "\r" in text or "\n" in text:
+        return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return text
 
 
-def redact_caller_numbers(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace every field named like a caller number, at any depth."""
-    return _mask_numbers(event_dict)
+def _plain_scalar(value: Any) -> Any:
+    """A value that is not JSON-native as the text that stands for it."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return value.astimezone(timezone.utc).strftime(TS_FORMAT)
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return str(value)
 
 
-def _one_line(value: Any) -> Any:
+def _clean(value: Any) -> Any:
+    """One walk over the event: JSON-native types only (datetimes to UTC text,
+    exceptions and paths to strings, sets to sorted lists), every field named
+    like a caller number replaced at any depth, CR and LF removed from every
+    string, keys too. One walk, not one per rule: every guard action logs."""
     if isinstance(value, str):
-        return value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+        return _flat(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, dict):
-        return {_one_line(k): _one_line(v) for k, v in value.items()}
+        cleaned = {}
+        for key, item in value.items():
+            name = key if isinstance(key, str) else str(key)
+            cleaned[_flat(name)] = REDACTED if is_caller_number_key(name) else _clean(item)
+        return cleaned
     if isinstance(value, (list, tuple)):
-        return [_one_line(v) for v in value]
-    return value
+        return [_clean(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return [_clean(item) for item in sorted(value, key=str)]
+    return _flat(_plain_scalar(value))
+
+
+def clean_fields(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Make the event plain, one line, and free of caller numbers (see :func:`_clean`)."""
+    return _clean(event_dict)  # type: ignore[no-any-return]
 
 
 # Fields that name things after numbers (channels, foreign files, dialplan
@@ -208,12 +228,6 @@ def mask_numbers_in_names(logger: Any, method: str, event_dict: MutableMapping[s
     return event_dict
 
 
-def strip_line_breaks(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Remove CR/LF from strings (keys too) so that one event is one line.
-    (JSON escapes them anyway; this keeps grep and non-JSON readers safe.)"""
-    return _one_line(event_dict)
-
-
 def _set_level(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict["level"] = "warning" if method == "warn" else method
     return event_dict
@@ -223,31 +237,6 @@ def _order_keys(logger: Any, method: str, event_dict: MutableMapping[str, Any]) 
     ordered = {k: event_dict[k] for k in _LEADING if k in event_dict}
     ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
     return ordered
-
-
-def _plain(value: Any) -> Any:
-    """JSON-native types only, so that the later processors see every string
-    that will be written (an exception's message, a Path)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return [_plain(v) for v in sorted(value, key=str)]
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.isoformat()
-        return value.astimezone(timezone.utc).strftime(TS_FORMAT)
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    return str(value)
-
-
-def to_plain(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Datetimes to UTC text, exceptions and paths to strings, sets to lists."""
-    return _plain(event_dict)
 
 
 def _render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
@@ -331,10 +320,8 @@ class DecisionLog:
             processors=[
                 self._add_timestamp,
                 _set_level,
-                to_plain,
-                redact_caller_numbers,
-                mask_numbers_in_names,
-                strip_line_breaks,
+                clean_fields,
+                mask_numbers_in_names,  # after the line breaks are gone: a number split by one is one number
                 _order_keys,
                 _render,
             ],

@@ -34,6 +34,12 @@ def get_call(conn: Connection, call_id: str) -> Call:
     return Call._from_row(row)
 
 
+def require_call(conn: Connection, call_id: str) -> None:
+    """:class:`UnknownRecord` unless the call is in the ledger (no row read: a gate's writes check it)."""
+    if conn.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is None:
+        raise UnknownRecord(f"no call {call_id!r} in the ledger")
+
+
 class CallTable:
     """The ledger's methods on calls and decisions."""
 
@@ -91,7 +97,7 @@ class CallTable:
         rejected_json = to_json(rejected, "rejected")
         when = format_ts(at or utcnow())
         with self._engine.transaction() as conn:
-            get_call(conn, call_id)
+            require_call(conn, call_id)
             decision_id = self._chain.append(conn, "decisions", {
                 "call_id": call_id, "at": when, "trigger": trigger, "facts": facts_json,
                 "record": int(bool(record)), "purposes": purposes_json, "rejected": rejected_json,
@@ -107,7 +113,7 @@ class CallTable:
         ended = format_ts(ended_at or utcnow())
         facts_json = None if facts is None else to_json(facts, "facts")
         with self._engine.transaction() as conn:
-            get_call(conn, call_id)
+            require_call(conn, call_id)
             conn.execute(
                 """UPDATE calls SET ended_at = coalesce(ended_at, ?), status = ?,
                                     last_facts = coalesce(?, last_facts)

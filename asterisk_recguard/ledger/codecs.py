@@ -5,6 +5,7 @@ before it is written."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from .._redact import find_caller_number_key
 from ..storage import is_recording_id
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TS_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 SERVER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -33,11 +35,19 @@ def format_ts(value: datetime) -> str:
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware UTC datetime")
-    return value.astimezone(timezone.utc).strftime(_TS_FORMAT)
+    utc = value.astimezone(timezone.utc)
+    if utc.year < 1000:  # isoformat pads the year differently from strftime
+        return utc.strftime(_TS_FORMAT)
+    # The same text as strftime(_TS_FORMAT), at a fraction of its cost (rows are written per call).
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:
     """The ledger's UTC text back into an aware datetime."""
+    if _TS_SHAPE.fullmatch(text):
+        # fromisoformat is C and many times faster than strptime; the shape
+        # check keeps it to the ledger's one format.
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
     return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=timezone.utc)
 
 
@@ -67,12 +77,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+@functools.lru_cache(maxsize=2048)
+def _caller_number_key_in(text: str) -> str | None:
+    """Checked on the serialised form, so that nested dataclasses and mappings
+    are covered too. Cached by text: a gate writes the same few facts,
+    purposes and bases texts call after call."""
+    return find_caller_number_key(json.loads(text))
+
+
 def to_json(value: Any, what: str) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_json_default)
-    # Checked on the serialised form, so that nested dataclasses and mappings
-    # are covered too.
-    bad = find_caller_number_key(json.loads(text))
+    bad = _caller_number_key_in(text)
     if bad:
         raise ValueError(
             f"{what} has a field {bad!r} that could hold a caller number in clear; "

@@ -26,7 +26,7 @@ from .codecs import (
     ts_or,
     utcnow,
 )
-from .calls import get_call
+from .calls import require_call
 from .engine import Connection, Engine, select
 from .exceptions import InvalidTransition, RecordingHeld, UnknownRecord
 from .rows import PurposeChange, Recording
@@ -51,6 +51,12 @@ def get_recording(conn: Connection, recording_id: str) -> Recording:
     if row is None:
         raise UnknownRecord(f"no recording {recording_id!r} in the ledger")
     return Recording._from_row(row)
+
+
+def require_recording(conn: Connection, recording_id: str) -> None:
+    """:class:`UnknownRecord` unless the recording is in the ledger (no row read)."""
+    if conn.execute("SELECT 1 FROM recordings WHERE recording_id = ?", (recording_id,)).fetchone() is None:
+        raise UnknownRecord(f"no recording {recording_id!r} in the ledger")
 
 
 def set_status(conn: Connection, recording_id: str, new: RecordingStatus,
@@ -112,7 +118,7 @@ class RecordingTable:
         names, basis_map = recording_purposes(purposes, bases)
         when = format_ts(started_at or utcnow())
         with self._engine.transaction() as conn:
-            get_call(conn, call_id)
+            require_call(conn, call_id)
             purposes_json, bases_json = to_json(names, "purposes"), to_json(basis_map, "bases")
             try:
                 conn.execute(
@@ -133,7 +139,7 @@ class RecordingTable:
         """Store the MixMonitorID when it arrives after the start."""
         check_text(mixmonitor_id, "mixmonitor_id")
         with self._engine.transaction() as conn:
-            get_recording(conn, recording_id)
+            require_recording(conn, recording_id)
             conn.execute("UPDATE recordings SET mixmonitor_id = ? WHERE recording_id = ?",
                          (mixmonitor_id, recording_id))
             return get_recording(conn, recording_id)

@@ -232,3 +232,28 @@ def test_every_event_the_package_emits_is_in_events_and_documented() -> None:
     events_section = (module.__doc__ or "").split("Events (EVENTS)", 1)[1]
     documented = set(re.findall(r"[a-z_]+", events_section))
     assert EVENTS <= documented, sorted(EVENTS - documented)
+
+
+def test_a_number_split_by_a_line_break_in_a_name_is_still_masked(log_path: Path) -> None:
+    # The break becomes a space first, and a space joins digit groups into one number.
+    with DecisionLog(log_path) as log:
+        log.emit("gate_failed", channel="Local/0401\n23456@out-00000001;1",
+                 error=ValueError("no route to 040\r\n123 456"), file=Path("/mon/0401\n23456.wav"))
+    record = lines_of(log_path)[0]
+    assert "23456" not in json.dumps(record)
+    assert record["channel"] == "Local/[number]@out-00000001;1"
+    assert record["error"] == "ValueError: no route to [number]"
+    assert record["file"] == "/mon/[number].wav"
+
+
+def test_values_that_are_not_json_become_their_text(log_path: Path) -> None:
+    with DecisionLog(log_path) as log:
+        log.emit("decision", at=T0, naive=datetime(2026, 1, 2, 3, 4), purposes={"quality", "order"},
+                 parts=("a", 1), where=Path("/x/y.wav"), keys={7: "seven"})
+    record = lines_of(log_path)[0]
+    assert record["at"] == "2026-11-28T10:12:03.456789Z"
+    assert record["naive"] == "2026-01-02T03:04:00"
+    assert record["purposes"] == ["order", "quality"]
+    assert record["parts"] == ["a", 1]
+    assert record["where"] == "/x/y.wav"
+    assert record["keys"] == {"7": "seven"}
