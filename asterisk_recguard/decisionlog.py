@@ -82,6 +82,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -189,21 +190,41 @@ def _plain_scalar(value: Any) -> Any:
     return str(value)
 
 
+# The guard's own field names, known to need neither redaction nor flattening.
+_PLAIN_KEYS = frozenset(
+    name for name in (
+        "ts", "level", "event", "call_id", "channel", "linkedid", "trigger", "purposes_declared", "notices",
+        "notices_interrupted", "consent", "outcome", "decision", "action", "purposes_recorded", "reasons",
+        "purpose", "reason", "recording_id", "deadline", "retention_days", "policy", "caller_hash", "file",
+        "size_bytes", "duration_s", "sha256", "encrypted", "key_id", "error", "stage", "waited_ms")
+    if not is_caller_number_key(name))
+
+
 def _clean(value: Any) -> Any:
     """One walk over the event: JSON-native types only (datetimes to UTC text,
     exceptions and paths to strings, sets to sorted lists), every field named
     like a caller number replaced at any depth, CR and LF removed from every
     string, keys too. One walk, not one per rule: every guard action logs."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return _flat(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, dict):
+    if kind is dict:
         cleaned = {}
         for key, item in value.items():
+            if type(key) is str and key in _PLAIN_KEYS:  # most keys: nothing to redact or flatten
+                cleaned[key] = _clean(item)
+                continue
             name = key if isinstance(key, str) else str(key)
             cleaned[_flat(name)] = REDACTED if is_caller_number_key(name) else _clean(item)
         return cleaned
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
+    if isinstance(value, str):
+        return _flat(value)
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return _clean(dict(value))
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     if isinstance(value, (set, frozenset)):
@@ -249,11 +270,17 @@ def _render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> s
 class _LineWriter:
     """The structlog "logger": appends each rendered line to the file."""
 
+    # How often the path is checked for rotation. Not on every line, as
+    # logging.WatchedFileHandler does: the stat was a sixth of a gate's cost
+    # under load. A line written meanwhile goes to the rotated file, not lost.
+    reopen_check_s = 1.0
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._ino: tuple[int, int] | None = None
+        self._checked = 0.0  # time.monotonic() of the last rotation check
 
     def _open(self) -> None:
         parent = self.path.parent
@@ -261,12 +288,16 @@ class _LineWriter:
             parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         st = os.fstat(fd)
-        self._fd, self._ino = fd, (st.st_dev, st.st_ino)
+        self._fd, self._ino, self._checked = fd, (st.st_dev, st.st_ino), time.monotonic()
 
     def _current(self) -> int:
         """The open descriptor, reopened if the file was moved or removed
-        (logrotate), as logging.WatchedFileHandler does."""
+        (logrotate), as logging.WatchedFileHandler does, within ``reopen_check_s``."""
         if self._fd is not None:
+            now = time.monotonic()
+            if now - self._checked < self.reopen_check_s:
+                return self._fd
+            self._checked = now
             try:
                 st = os.stat(self.path)
                 if (st.st_dev, st.st_ino) == self._ino:

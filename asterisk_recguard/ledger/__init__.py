@@ -59,7 +59,7 @@ Public API (all keyword arguments after the first are keyword-only)::
     .path; .schema_version; .server_id
     verify_chains() -> ChainReport (.breaks: list[Break], .heads: dict[str, Head])
     upsert_call_start(call_id, *, channel, started_at=None, linkedid=None,
-                      caller_hash=None, facts=None) -> Call
+                      caller_hash=None, facts=None) -> None
     record_decision(call_id, *, trigger, facts, record, purposes, rejected,
                     policy, action, retention_days=None, recording_id=None,
                     at=None) -> int
@@ -67,8 +67,9 @@ Public API (all keyword arguments after the first are keyword-only)::
     call(call_id) -> Call | None;  live_calls(*, server_id=None) -> list[Call]
     decisions_for_call(call_id) -> list[DecisionRecord]
     recording_started(recording_id, *, call_id, channel, path, purposes,
-                      bases, started_at=None, mixmonitor_id=None) -> Recording
-    set_mixmonitor_id(recording_id, mixmonitor_id) -> Recording
+                      bases, started_at=None, mixmonitor_id=None) -> None
+    set_mixmonitor_id(recording_id, mixmonitor_id) -> None
+                      (the gate's writes: nothing read back, call() and recording() read)
     update_recording_purposes(recording_id, purposes, bases, *, reason,
                               at=None) -> Recording
     purpose_history(recording_id) -> list[PurposeChange]

@@ -49,11 +49,12 @@ class CallTable:
 
     def upsert_call_start(self, call_id: str, *, channel: str, started_at: datetime | None = None,
                           linkedid: str | None = None, caller_hash: str | None = None,
-                          facts: Mapping[str, Any] | None = None) -> Call:
+                          facts: Mapping[str, Any] | None = None) -> None:
         """Record that a guarded call is live. Called again for the same call
         (a transfer through the gate, a reconcile after restart) it updates the
         channel, linkedid, caller hash and facts and keeps the first start and
-        server (an unowned call gets this ledger's server id)."""
+        server (an unowned call gets this ledger's server id). Nothing is read
+        back: every gate writes this, and :meth:`call` reads it."""
         check_text(call_id, "call_id")
         check_text(channel, "channel")
         if caller_hash is not None:
@@ -74,7 +75,6 @@ class CallTable:
                 (call_id, channel, linkedid, caller_hash, started, facts_json,
                  CallStatus.LIVE.value, self.server_id, facts_json),
             )
-            return get_call(conn, call_id)
 
     def record_decision(self, call_id: str, *, trigger: str, facts: Mapping[str, Any],
                         record: bool, purposes: Iterable[str], rejected: Any, policy: str,

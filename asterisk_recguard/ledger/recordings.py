@@ -109,9 +109,9 @@ class RecordingTable:
     def recording_started(self, recording_id: str, *, call_id: str, channel: str,
                           path: str | Path, purposes: Iterable[str], bases: Mapping[str, str],
                           started_at: datetime | None = None,
-                          mixmonitor_id: str | None = None) -> Recording:
+                          mixmonitor_id: str | None = None) -> None:
         """Record a MixMonitor the guard started, with the purposes that
-        justify it and the legal basis of each."""
+        justify it and the legal basis of each (read it with :meth:`recording`)."""
         check_recording_id(recording_id)
         check_text(channel, "channel")
         check_text(str(path), "path")
@@ -133,16 +133,14 @@ class RecordingTable:
                     f"recording {recording_id} or its path already exists: {exc}"
                 ) from None
             _add_purpose_history(conn, recording_id, when, purposes_json, bases_json, "started")
-            return get_recording(conn, recording_id)
 
-    def set_mixmonitor_id(self, recording_id: str, mixmonitor_id: str) -> Recording:
+    def set_mixmonitor_id(self, recording_id: str, mixmonitor_id: str) -> None:
         """Store the MixMonitorID when it arrives after the start."""
         check_text(mixmonitor_id, "mixmonitor_id")
         with self._engine.transaction() as conn:
             require_recording(conn, recording_id)
             conn.execute("UPDATE recordings SET mixmonitor_id = ? WHERE recording_id = ?",
                          (mixmonitor_id, recording_id))
-            return get_recording(conn, recording_id)
 
     def update_recording_purposes(self, recording_id: str, purposes: Iterable[str],
                                   bases: Mapping[str, str], *, reason: str,

@@ -27,9 +27,11 @@ from .ledger_support import (  # noqa: F401 - ledger is a fixture
 def test_call_lifecycle(ledger: Ledger) -> None:
     start_call(ledger)
     # A second pass through the gate keeps the first start and updates the facts.
-    again = ledger.upsert_call_start("1700000000.12", channel="PJSIP/agent-1",
-                                     started_at=T0 + timedelta(minutes=1),
-                                     facts={"purposes_declared": ["complaint"]})
+    ledger.upsert_call_start("1700000000.12", channel="PJSIP/agent-1",
+                             started_at=T0 + timedelta(minutes=1),
+                             facts={"purposes_declared": ["complaint"]})
+    again = ledger.call("1700000000.12")
+    assert again is not None
     assert again.started_at == T0
     assert again.channel == "PJSIP/agent-1"
     assert again.caller_hash == HASH_A  # not cleared by an upsert without one
