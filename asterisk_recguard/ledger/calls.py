@@ -97,15 +97,16 @@ class CallTable:
         rejected_json = to_json(rejected, "rejected")
         when = format_ts(at or utcnow())
         with self._engine.transaction() as conn:
-            require_call(conn, call_id)
-            decision_id = self._chain.append(conn, "decisions", {
+            # The facts become the call's latest; no row changed: no such call.
+            if conn.execute("UPDATE calls SET last_facts = ? WHERE call_id = ?",
+                            (facts_json, call_id)).rowcount == 0:
+                raise UnknownRecord(f"no call {call_id!r} in the ledger")
+            return self._chain.append(conn, "decisions", {
                 "call_id": call_id, "at": when, "trigger": trigger, "facts": facts_json,
                 "record": int(bool(record)), "purposes": purposes_json, "rejected": rejected_json,
                 "retention_days": retention_days, "policy": policy, "action": action,
                 "recording_id": recording_id,
             })
-            conn.execute("UPDATE calls SET last_facts = ? WHERE call_id = ?", (facts_json, call_id))
-            return decision_id
 
     def end_call(self, call_id: str, *, ended_at: datetime | None = None,
                  facts: Mapping[str, Any] | None = None) -> Call:

@@ -39,6 +39,9 @@ class Cursor(Protocol):
     @property
     def lastrowid(self) -> int | None: ...
 
+    @property
+    def rowcount(self) -> int: ...  # rows an UPDATE changed
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...

@@ -89,6 +89,10 @@ class PgCursor:
     def lastrowid(self) -> int | None:
         return None  # the tables never ask for it: chained rows carry their ids
 
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 

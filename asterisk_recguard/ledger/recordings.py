@@ -53,12 +53,6 @@ def get_recording(conn: Connection, recording_id: str) -> Recording:
     return Recording._from_row(row)
 
 
-def require_recording(conn: Connection, recording_id: str) -> None:
-    """:class:`UnknownRecord` unless the recording is in the ledger (no row read)."""
-    if conn.execute("SELECT 1 FROM recordings WHERE recording_id = ?", (recording_id,)).fetchone() is None:
-        raise UnknownRecord(f"no recording {recording_id!r} in the ledger")
-
-
 def set_status(conn: Connection, recording_id: str, new: RecordingStatus,
                changes: Callable[[Recording], Mapping[str, Any]]) -> Recording:
     """Move the recording to ``new`` and set the columns ``changes(current)``
@@ -138,9 +132,9 @@ class RecordingTable:
         """Store the MixMonitorID when it arrives after the start."""
         check_text(mixmonitor_id, "mixmonitor_id")
         with self._engine.transaction() as conn:
-            require_recording(conn, recording_id)
-            conn.execute("UPDATE recordings SET mixmonitor_id = ? WHERE recording_id = ?",
-                         (mixmonitor_id, recording_id))
+            if conn.execute("UPDATE recordings SET mixmonitor_id = ? WHERE recording_id = ?",
+                            (mixmonitor_id, recording_id)).rowcount == 0:
+                raise UnknownRecord(f"no recording {recording_id!r} in the ledger")
 
     def update_recording_purposes(self, recording_id: str, purposes: Iterable[str],
                                   bases: Mapping[str, str], *, reason: str,
