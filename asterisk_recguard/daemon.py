@@ -78,7 +78,8 @@ class Daemon:
         # Written from several threads; a lost line (disk full) must not stop any of them.
         # Every line is counted for the metrics as it is emitted.
         self.metrics = Metrics(lambda: self.policy.purposes.keys())
-        self.decision_log = CountingLog(TolerantLog(DecisionLog(settings.decision_log),
+        # Written by a thread of its own, so no call waits for the disk to log.
+        self.decision_log = CountingLog(TolerantLog(DecisionLog(settings.decision_log, background=True),
                                                     on_lost=lambda event: self.metrics.log_lost.inc()),
                                         self.metrics)
         self.ledger.observe_commits(self.metrics.commit_seconds.observe)

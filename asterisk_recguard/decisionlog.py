@@ -92,6 +92,7 @@ from typing import Any, Protocol
 import structlog
 
 from ._redact import is_caller_number_key, mask_numbers
+from .logfile import LineFile
 
 REDACTED = "[redacted]"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -278,73 +279,6 @@ def _render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> s
     return json.dumps(event_dict, ensure_ascii=False, separators=(",", ":"))
 
 
-# --- the file writer -------------------------------------------------------------
-
-
-class _LineWriter:
-    """The structlog "logger": appends each rendered line to the file."""
-
-    # How often the path is checked for rotation. Not on every line, as
-    # logging.WatchedFileHandler does: the stat was a sixth of a gate's cost
-    # under load. A line written meanwhile goes to the rotated file, not lost.
-    reopen_check_s = 1.0
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._ino: tuple[int, int] | None = None
-        self._checked = 0.0  # time.monotonic() of the last rotation check
-
-    def _open(self) -> None:
-        parent = self.path.parent
-        if not parent.exists():
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        st = os.fstat(fd)
-        self._fd, self._ino, self._checked = fd, (st.st_dev, st.st_ino), time.monotonic()
-
-    def _current(self) -> int:
-        """The open descriptor, reopened if the file was moved or removed
-        (logrotate), as logging.WatchedFileHandler does, within ``reopen_check_s``."""
-        if self._fd is not None:
-            now = time.monotonic()
-            if now - self._checked < self.reopen_check_s:
-                return self._fd
-            self._checked = now
-            try:
-                st = os.stat(self.path)
-                if (st.st_dev, st.st_ino) == self._ino:
-                    return self._fd
-            except FileNotFoundError:
-                pass
-            os.close(self._fd)
-            self._fd = None
-        self._open()
-        assert self._fd is not None
-        return self._fd
-
-    def write_line(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8")
-        with self._lock:
-            fd = self._current()
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-    # structlog calls the method named after the log level with the rendered line.
-    def debug(self, line: str) -> None:
-        self.write_line(line)
-
-    info = warning = warn = error = critical = msg = debug
-
-
 # --- the public face -----------------------------------------------------------------
 
 
@@ -353,12 +287,16 @@ class DecisionLog:
 
     ``emit(event, **fields)`` writes one line; ``bind(**fields)`` returns a
     DecisionLog sharing the same file whose lines all carry those fields
-    (e.g. ``call_log = log.bind(call_id=..., channel=...)``).
+    (e.g. ``call_log = log.bind(call_id=..., channel=...)``). With
+    ``background`` (the daemon's) a line is written by a thread of the log's
+    own (:mod:`.logfile`): emit() does not wait for the disk, a write error
+    is not raised to it, and :meth:`flush` waits for what is queued.
     """
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
+                 background: bool = False) -> None:
         self.path = Path(path)
-        self._writer = _LineWriter(self.path)
+        self._writer = LineFile(self.path, background=background)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._logger = structlog.wrap_logger(
             self._writer,
@@ -403,8 +341,12 @@ class DecisionLog:
             raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
         getattr(self._logger, level)(event, **fields)
 
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every line emitted so far is in the file (or reported lost)."""
+        return self._writer.flush(timeout)
+
     def close(self) -> None:
-        """Close the file (shared with every bound copy)."""
+        """Write what is queued and close the file (shared with every bound copy)."""
         self._writer.close()
 
     def __enter__(self) -> DecisionLog:
@@ -421,6 +363,13 @@ class EventLog(Protocol):
     def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None: ...
 
 
+def flush(log: object, timeout: float = 30.0) -> None:
+    """Wait for the lines ``log`` has queued, if it queues any (a background DecisionLog)."""
+    flushing = getattr(log, "flush", None)
+    if flushing is not None:
+        flushing(timeout)
+
+
 class TolerantLog:
     """The decision log as the daemon's threads use it: a line that cannot be
     written (disk full, a vanished directory) is reported through Python
@@ -431,6 +380,21 @@ class TolerantLog:
         self.inner = inner
         self.path = inner.path
         self.on_lost = on_lost  # told the event of each lost line (the daemon's metrics count them)
+        inner._writer.on_lost = self._lost_in_background
+
+    def _lost_in_background(self, lines: list[str], exc: BaseException) -> None:
+        """Lines a background write lost: reported as emit() reports its own."""
+        for line in lines:
+            try:
+                event = str(json.loads(line).get("event", "?"))
+            except ValueError:
+                event = "?"
+            logging.getLogger(__name__).error("decision log line %r could not be written: %s", event, exc)
+            if self.on_lost is not None:
+                self.on_lost(event)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        return self.inner.flush(timeout)
 
     def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
         try:

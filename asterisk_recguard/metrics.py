@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import __version__
-from .decisionlog import EventLog
+from .decisionlog import EventLog, flush
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,9 @@ class CountingLog:
     def emit(self, event: str, *, level: str | None = None, **fields: Any) -> None:
         self.metrics.observe(event, {**fields, "level": level} if level else fields)
         self.inner.emit(event, level=level, **fields)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        flush(self.inner, timeout)
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)

@@ -80,7 +80,7 @@ def make_guard(directory: Path, recordings: Path, lanes: int = 32,
     SQLite file in ``directory``, or the empty PostgreSQL database ``database`` names."""
     ledger = Ledger.create(database or directory / "ledger.sqlite3", recordings_dir=recordings,
                            seal_secret=SECRET)
-    log = DecisionLog(directory / "decisions.jsonl")
+    log = DecisionLog(directory / "decisions.jsonl", background=True)  # as `recguard run` writes it
     guard = Guard(policy=load_policy(default_policy_path()), control=FakeCallControl(),
                   mixmonitors=FakeMixMonitors(recordings), ledger=ledger, decision_log=log,
                   hash_secret=SECRET, lanes=lanes, workers=4, gate_timeout=3600.0)
@@ -89,6 +89,10 @@ def make_guard(directory: Path, recordings: Path, lanes: int = 32,
 
 def timed_run(calls: int, lanes: int, database: str | None = None) -> None:
     gates, rest = stream(calls)
+    # The recorded stream is the benchmark's input, held whole for the run; in
+    # the daemon each event is freed once handled. Frozen, it is not the
+    # guard's garbage collector's to scan again and again.
+    gc.freeze()
     with tempfile.TemporaryDirectory(prefix="recguard-replay-") as directory, spool() as recordings:
         guard, ledger, log = make_guard(Path(directory), Path(recordings), lanes, database)
         try:

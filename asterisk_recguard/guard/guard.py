@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import channelfacts as cf
 from ..callerid import hash_caller
-from ..decisionlog import DecisionLog, EventLog, TolerantLog
+from ..decisionlog import DecisionLog, EventLog, TolerantLog, flush
 from ..ledger import Ledger
 from ..policy import Consent, Policy
 from ..vault import Keyring
@@ -251,6 +251,7 @@ class Guard:
         and what they wrote behind is committed."""
         wait_idle(self.lanes, self.workers, timeout)
         self.passes.ledger.sync()
+        flush(self.events.log, timeout)  # lines a background decision log still holds
 
     def shutdown(self, timeout: float = 30.0) -> None:
         self.accepting = False

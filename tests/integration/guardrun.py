@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +19,20 @@ from asterisk_recguard.ledger import Ledger
 from asterisk_recguard.settings import load_settings
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
+def read_log(path: Path, settle: float = 0.05) -> list[dict[str, Any]]:
+    """The decision log's lines, once it has stopped growing for ``settle``
+    seconds (at most 2 s): the daemon writes it from a thread of its own, so
+    a line may follow the ledger row it goes with by a moment."""
     if not path.exists():
         return []
+    deadline = time.monotonic() + 2.0
+    size = path.stat().st_size
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        now = path.stat().st_size
+        if now == size:
+            break
+        size = now
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -18,7 +18,8 @@ import pytest
 import structlog
 
 import asterisk_recguard
-from asterisk_recguard.decisionlog import EVENTS, REDACTED, DecisionLog, _LineWriter
+from asterisk_recguard.decisionlog import EVENTS, REDACTED, DecisionLog
+from asterisk_recguard.logfile import LineFile
 
 T0 = datetime(2026, 11, 28, 10, 12, 3, 456789, tzinfo=timezone.utc)
 NUMBER = "+38640123456"
@@ -164,7 +165,7 @@ def test_threads_never_interleave_lines(log_path: Path) -> None:
 
 
 def test_reopens_after_rotation(log_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_LineWriter, "reopen_check_s", 0.0)  # checked at every line
+    monkeypatch.setattr(LineFile, "reopen_check_s", 0.0)  # checked at every line
     with DecisionLog(log_path) as log:
         log.emit("decision", n=1)
         rotated = log_path.with_name("decisions.jsonl.1")
@@ -179,14 +180,14 @@ def test_reopens_after_rotation(log_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_lines_after_a_rotation_reach_the_new_file_within_the_check_interval(
         log_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr("asterisk_recguard.decisionlog.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("asterisk_recguard.logfile.time.monotonic", lambda: clock[0])
     with DecisionLog(log_path) as log:
         log.emit("decision", n=1)
         rotated = log_path.with_name("decisions.jsonl.1")
         os.rename(log_path, rotated)
-        clock[0] += _LineWriter.reopen_check_s / 2
+        clock[0] += LineFile.reopen_check_s / 2
         log.emit("decision", n=2)  # not checked yet: still the rotated file, not lost
-        clock[0] += _LineWriter.reopen_check_s
+        clock[0] += LineFile.reopen_check_s
         log.emit("decision", n=3)
         log.emit("decision", n=4)
     assert [r["n"] for r in lines_of(rotated)] == [1, 2]

@@ -19,7 +19,8 @@ import pytest
 
 from asterisk_recguard import cli
 from asterisk_recguard.commands import logs
-from asterisk_recguard.decisionlog import DecisionLog, _LineWriter
+from asterisk_recguard.decisionlog import DecisionLog
+from asterisk_recguard.logfile import LineFile
 from asterisk_recguard.errors import UserError
 from asterisk_recguard.settings import DEFAULT_DECISION_LOG
 
@@ -268,7 +269,7 @@ def test_follow_starts_with_the_last_lines_and_prints_new_ones(tmp_path: Path) -
 
 
 def test_follow_survives_rotation_and_truncation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_LineWriter, "reopen_check_s", 0.0)  # the writer reopens at its next line
+    monkeypatch.setattr(LineFile, "reopen_check_s", 0.0)  # the writer reopens at its next line
     path = tmp_path / "d.jsonl"
     clock = lambda: datetime(2026, 11, 28, tzinfo=timezone.utc)  # noqa: E731
     writer = DecisionLog(path, clock=clock)
