@@ -18,7 +18,8 @@ The dialplan measures each gate around itself (STRFTIME with milliseconds,
 logged with Log(NOTICE)). Per rate and way it prints SIPp's successful and
 failed calls, the decisions (record / skip / unavailable), recguard's
 `gate_failed` and `gate_shed` lines, the gate's added time median / p95 / p99
-/ max, and the CPU (in % of one core) and memory of recguard and Asterisk. It
+/ max, the CPU (in % of one core) of recguard (and its memory), Asterisk and
+SIPp, and how busy the whole machine was (all cores, in % of one). It
 ends with the highest rate at which every recguard call got its lawful
 decision (`record`) and SIPp saw no failure.
 """
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -125,6 +127,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Busy and idle seconds of all cores together since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, idle / tick
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -150,6 +160,8 @@ class Phase:
     recguard_cpu: float = float("nan")
     recguard_rss: float = float("nan")
     asterisk_cpu: float = float("nan")
+    sipp_cpu: float = float("nan")
+    machine_busy: float = float("nan")  # of all cores together, in % of one core
 
     def row(self) -> str:
         lat = (f"{statistics.median(self.ms):.0f} / {percentile(self.ms, .95):.0f} / "
@@ -157,7 +169,8 @@ class Phase:
         decided = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         own = (f"{self.recguard_cpu:.0f}% {self.recguard_rss:.0f} MiB" if self.way == "recguard" else "-")
         return (f"| {self.rate} | {self.way} | {self.ok}/{self.ok + self.failed} | {decided} | "
-                f"{self.gate_failed} / {self.gate_shed} | {lat} | {own} | {self.asterisk_cpu:.0f}% |")
+                f"{self.gate_failed} / {self.gate_shed} | {lat} | {own} | {self.asterisk_cpu:.0f}% | "
+                f"{self.sipp_cpu:.0f}% | {self.machine_busy:.0f}% |")
 
     @property
     def clean(self) -> bool:
@@ -188,6 +201,8 @@ def run_phase(way: str, rate: int, seconds: int, call_seconds: int, sandbox: San
     log_dir.mkdir(parents=True, exist_ok=True)
     decisions_before = decision_log.stat().st_size if decision_log.exists() else 0
     cpu_before = (cpu_seconds(asterisk_pid), cpu_seconds(recguard_pid) if recguard_pid else 0.0)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)  # SIPp, once it has ended
+    machine_before = machine_cpu_seconds()
     began = time.monotonic()
     info = sandbox.info()
     assert info is not None and info.sip_port
@@ -200,6 +215,10 @@ def run_phase(way: str, rate: int, seconds: int, call_seconds: int, sandbox: San
     subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + call_seconds + 90)
     elapsed = time.monotonic() - began
     phase.asterisk_cpu = 100 * (cpu_seconds(asterisk_pid) - cpu_before[0]) / elapsed
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    phase.sipp_cpu = 100 * (children.ru_utime + children.ru_stime
+                            - children_before.ru_utime - children_before.ru_stime) / elapsed
+    phase.machine_busy = 100 * (machine_cpu_seconds()[0] - machine_before[0]) / elapsed
     if recguard_pid:
         phase.recguard_cpu = 100 * (cpu_seconds(recguard_pid) - cpu_before[1]) / elapsed
         phase.recguard_rss = rss_mib(recguard_pid)
@@ -254,6 +273,9 @@ def main() -> int:
     parser.add_argument("--call-seconds", type=int, default=15, help="how long each call lasts")
     parser.add_argument("--postgresql", action="store_true",
                         help="recguard's ledger in PostgreSQL (a throwaway cluster on this machine)")
+    parser.add_argument("--asterisk-verbose", type=int, default=None, metavar="N",
+                        help="Asterisk's verbose level for the run (`core set verbose N`; the sandbox "
+                             "logs every dialplan step at 3; 0 is a quiet production server)")
     args = parser.parse_args()
     reason = sipp.unavailable_reason()
     if reason:
@@ -270,6 +292,8 @@ def main() -> int:
         include.write_text(DIALPLAN.format(wait=args.call_seconds + 30, spool=spool, minimal=MINIMAL_APP))
         sandbox = Sandbox(state_dir=Path(state) / "sandbox", http_port=58288, ami_port=55238)
         sandbox.up(includes=[include])
+        if args.asterisk_verbose is not None:
+            sandbox.cli(f"core set verbose {args.asterisk_verbose}")
         stack = contextlib.ExitStack()
         try:
             env = sandbox.credentials()
@@ -286,8 +310,8 @@ def main() -> int:
                   f"{os.cpu_count()} cores shared by SIPp, Asterisk and the gate; recguard's ledger: "
                   f"{'PostgreSQL 15 on this machine' if args.postgresql else 'SQLite'}\n")
             print("| calls/s | way | SIPp ok | decisions | gate_failed / gate_shed | gate ms median / p95 / p99 / max "
-                  "| recguard CPU, RSS | Asterisk CPU |")
-            print("|---|---|---|---|---|---|---|---|")
+                  f"| recguard CPU, RSS | Asterisk CPU | SIPp CPU | machine busy (of {100 * (os.cpu_count() or 1)}%) |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
             clean_rates: list[int] = []
             for rate in rates:
                 for way in WAYS:
