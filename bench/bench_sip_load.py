@@ -89,18 +89,20 @@ exten => 803,1,Answer()
 class MinimalGate:
     """On StasisStart: MixMonitor through AMI, then continue. Nothing else."""
 
-    def __init__(self, env: dict[str, str], spool: Path, workers: int = 32) -> None:
+    def __init__(self, env: dict[str, str], spool: Path, workers: int = 32, ami_sessions: int = 1) -> None:
         self.spool = spool
         self.ari = AriClient(env["RECGUARD_ARI_URL"], env["RECGUARD_ARI_USER"], env["RECGUARD_ARI_PASSWORD"],
                              MINIMAL_APP, connections=workers + 2)
-        self.ami = AmiClient(env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]), env["RECGUARD_AMI_USER"],
-                             env["RECGUARD_AMI_SECRET"], events="off")
+        # Asterisk runs each AMI session's actions one after another on the session's own thread.
+        self.amis = [AmiClient(env["RECGUARD_AMI_HOST"], int(env["RECGUARD_AMI_PORT"]), env["RECGUARD_AMI_USER"],
+                               env["RECGUARD_AMI_SECRET"], events="off") for _ in range(max(1, ami_sessions))]
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.stream = EventStream(self.ari, on_event=self._event)
 
     def __enter__(self) -> MinimalGate:
-        self.ami.start()
-        self.ami.wait_connected(10)
+        for ami in self.amis:
+            ami.start()
+            ami.wait_connected(10)
         self.stream.start()
         self.stream.wait_connected(10)
         return self
@@ -108,7 +110,8 @@ class MinimalGate:
     def __exit__(self, *exc: object) -> None:
         self.stream.stop()
         self.pool.shutdown(wait=True)
-        self.ami.stop()
+        for ami in self.amis:
+            ami.stop()
 
     def _event(self, event: dict) -> None:
         if event.get("type") == "StasisStart":
@@ -116,7 +119,8 @@ class MinimalGate:
 
     def _gate(self, channel_id: str) -> None:
         try:
-            self.ami.action("MixMonitor", timeout=2.0, Channel=channel_id,
+            ami = self.amis[hash(channel_id) % len(self.amis)]
+            ami.action("MixMonitor", timeout=2.0, Channel=channel_id,
                             File=str(self.spool / f"{channel_id}.wav"))
         finally:
             self.ari.continue_in_dialplan(channel_id)
@@ -273,6 +277,10 @@ def main() -> int:
     parser.add_argument("--call-seconds", type=int, default=15, help="how long each call lasts")
     parser.add_argument("--postgresql", action="store_true",
                         help="recguard's ledger in PostgreSQL (a throwaway cluster on this machine)")
+    parser.add_argument("--ways", default=",".join(WAYS),
+                        help=f"which ways to run, comma-separated (default: {','.join(WAYS)})")
+    parser.add_argument("--minimal-ami-sessions", type=int, default=1, metavar="N",
+                        help="AMI sessions the minimal gate spreads its MixMonitor actions over (default 1)")
     parser.add_argument("--asterisk-verbose", type=int, default=None, metavar="N",
                         help="Asterisk's verbose level for the run (`core set verbose N`; the sandbox "
                              "logs every dialplan step at 3; 0 is a quiet production server)")
@@ -282,6 +290,9 @@ def main() -> int:
         print(f"bench_sip_load: {reason}", file=sys.stderr)
         return 2
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
+    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
+    if not ways or any(w not in WAYS for w in ways):
+        parser.error(f"--ways: choose from {', '.join(WAYS)}, not {args.ways!r}")
     seconds = min(args.seconds, 120)
     with tempfile.TemporaryDirectory(prefix="recguard-sipload-") as state:
         work = Path(state) / "work"
@@ -314,7 +325,7 @@ def main() -> int:
             print("|---|---|---|---|---|---|---|---|---|---|")
             clean_rates: list[int] = []
             for rate in rates:
-                for way in WAYS:
+                for way in ways:
                     offset = sandbox.log_file.stat().st_size
                     guard: subprocess.Popen[bytes] | None = None
                     if way == "recguard":
@@ -326,7 +337,7 @@ def main() -> int:
                         wait_until(lambda: ari.app_registered("recguard"), 20)
                     try:
                         if way == "minimal":
-                            with MinimalGate(env, spool):
+                            with MinimalGate(env, spool, ami_sessions=args.minimal_ami_sessions):
                                 phase = run_phase(way, rate, seconds, args.call_seconds, sandbox, work,
                                                   asterisk_pid, None, offset, decision_log)
                         else:
