@@ -14,11 +14,14 @@ Guarantees, each enforced by a processor or the writer:
   (``caller``, ``callerid``, ``caller_id_number``, ``number``, ``CALLERID*``,
   ``connected``, ``*_number``; see ``_redact``), at any depth, is replaced by
   ``"[redacted]"``. Log ``caller_hash`` instead.
-* Lines are appended with one ``write`` each under a lock (the guard logs from
-  several threads), so they never interleave; the file is created mode 0600
-  (parent directory 0700 when created) and reopened when logrotate moves it.
+* Whole lines are appended under a lock (the guard logs from several
+  threads), so they never interleave; the file is created mode 0600 (parent
+  directory 0700 when created) and reopened within a second when logrotate
+  moves it (:mod:`.logfile`).
 * A write error (disk full) raises ``OSError`` to the caller: the ledger is
-  the primary record, and the guard decides what a lost line means.
+  the primary record, and the guard decides what a lost line means. The
+  daemon's log (``background``) is written by a thread of its own in
+  batches, and reports a lost line through :class:`TolerantLog` instead.
 
 Line schema (absent or ``null`` when not applicable)::
 
@@ -80,9 +83,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
