@@ -117,14 +117,18 @@ class Gate:
                 with self.ledger.write_behind():  # durable with the recording, if there is one
                     self.ledger.upsert_call_start(call_id, channel=name, linkedid=channel.get("linkedid"),
                                                   caller_hash=caller_hash, facts=facts.to_dict())
-                # Before continuing, so no change after the gate is missed.
-                self.control.subscribe(call_id)
             else:
                 facts = state.keep_withdrawal(facts)
-            subscribed = True
+                subscribed = True  # by its first pass
             _in_time(began, deadline, "before deciding")
             self.passes.apply(state, facts, policy, trigger="gate", deadline=deadline)
             decided = True
+            if not subscribed:
+                # Before continuing, so no change after the gate is missed; after
+                # MixMonitor's start, which a burst must not find later than it need
+                # be (while the call is in Stasis its events reach the guard anyway).
+                self.control.subscribe(call_id)
+                subscribed = True
             _in_time(began, deadline, "after deciding")
             outcome = "record" if state.recording else "skip"
         except Shed as shed:
@@ -136,10 +140,6 @@ class Gate:
         except Exception as exc:  # the caller must go on whatever happened
             log.exception("gate failed for %s", name)
             self.events.gate_failed(call_id, name, describe(exc))
-            if state is not None and first_pass and not subscribed:
-                # Its hangup will never be seen; a ledger entry, if any, is
-                # finalized by the next reconcile.
-                calls.pop(call_id, None)
             # Only what this pass started goes; a lawful recording from an
             # earlier pass (before a transfer) is not this pass's to undo.
             if state is not None and state.recording is not None and state.recording is not before:
@@ -162,7 +162,12 @@ class Gate:
         if answering:  # else the deadline's thread answered the caller, and timed it
             self._continue(call_id, name)
             self._timed(time.perf_counter() - began)
-        if state is None or not subscribed and first_pass:
+        if state is None:
+            return
+        if first_pass and not subscribed:
+            # Failed or shed before its subscription: its hangup would never be
+            # seen, so whatever the dialplan heard, the call ends here.
+            self._untrack(calls, state, before, first_pass, policy, reason, subscribed=False)
             return
         if not told:
             self._untrack(calls, state, before, first_pass, policy, reason)
@@ -198,7 +203,7 @@ class Gate:
             self.events.gate_failed(call_id, name, str(exc))
 
     def _untrack(self, calls: dict[str, CallState], state: CallState, before: ActiveRecording | None,
-                 first_pass: bool, policy: Policy, reason: str) -> None:
+                 first_pass: bool, policy: Policy, reason: str, subscribed: bool = True) -> None:
         """The dialplan did not hear the decision, so it says "unavailable" and
         skips the gate's hangup handler and withdrawal key: make that true."""
         if state.recording is not None and state.recording is not before:
@@ -206,5 +211,6 @@ class Gate:
         if not first_pass:
             return
         calls.pop(state.call_id, None)
-        self.control.unsubscribe(state.call_id)
+        if subscribed:
+            self.control.unsubscribe(state.call_id)
         self.ledger.end_call(state.call_id, ended_at=self.clock(), facts=state.facts.to_dict())
