@@ -191,16 +191,6 @@ def _plain_scalar(value: Any) -> Any:
     return str(value)
 
 
-# The guard's own field names, known to need neither redaction nor flattening.
-_PLAIN_KEYS = frozenset(
-    name for name in (
-        "ts", "level", "event", "call_id", "channel", "linkedid", "trigger", "purposes_declared", "notices",
-        "notices_interrupted", "consent", "outcome", "decision", "action", "purposes_recorded", "reasons",
-        "purpose", "reason", "recording_id", "deadline", "retention_days", "policy", "caller_hash", "file",
-        "size_bytes", "duration_s", "sha256", "encrypted", "key_id", "error", "stage", "waited_ms")
-    if not is_caller_number_key(name))
-
-
 _SCALARS = (int, float, bool, type(None))
 
 
@@ -215,13 +205,12 @@ def _clean(value: Any) -> Any:
         return _flat(value)
     if kind is dict:
         cleaned = {}
-        for key, item in value.items():
-            if type(key) is not str or key not in _PLAIN_KEYS:  # most keys: nothing to redact or flatten
-                name = key if isinstance(key, str) else str(key)
-                key = _flat(name)
-                if is_caller_number_key(name):
-                    cleaned[key] = REDACTED
-                    continue
+        for name, item in value.items():
+            name = name if isinstance(name, str) else str(name)
+            key = _flat(name)
+            if is_caller_number_key(name):  # cached by name
+                cleaned[key] = REDACTED
+                continue
             item_kind = type(item)
             if item_kind is str:
                 cleaned[key] = _flat(item)
